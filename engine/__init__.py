@@ -1,0 +1,1 @@
+"""Distillab engine: the Qt-free core (store, recipes, runner, models, paradigms)."""

@@ -1,0 +1,240 @@
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, gui.
+
+Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
+can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
+1 error, 2 usage, 3 run stopped or cancelled (resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from engine import events as ev
+from engine.errors import DistillabError
+from engine.paths import RECIPES_DIR, default_db
+
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class ConsoleReporter:
+    """Turns run events into progress bars and log lines on the terminal."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self.progress = Progress(TextColumn("{task.description:<12}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
+                                 TimeRemainingColumn(), console=console)
+        self.tasks: dict[str, Any] = {}
+        self.final: ev.Event | None = None
+
+    def __enter__(self) -> ConsoleReporter:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def __call__(self, event: ev.Event) -> None:
+        p = self.progress
+        if isinstance(event, ev.RunStarted):
+            verb = "resuming" if event.resumed else "started"
+            p.console.print(f"run {event.run_id} ({event.name}, {event.paradigm}) {verb}; "
+                            f"database {event.db_path}")
+        elif isinstance(event, ev.StageStarted):
+            self.tasks[event.stage] = p.add_task(event.stage, total=None)
+        elif isinstance(event, ev.Progress) and event.stage in self.tasks:
+            p.update(self.tasks[event.stage], completed=event.done, total=event.total or None)
+        elif isinstance(event, ev.StageFinished) and event.stage in self.tasks:
+            task = self.tasks[event.stage]
+            total = p.tasks[task].total or 1
+            p.update(task, completed=total, total=total)
+        elif isinstance(event, ev.Log):
+            if event.level == "error":
+                p.console.print(f"[red]{event.message}[/red]")
+            else:
+                p.console.print(f"[dim]{event.stage or 'run'}:[/dim] {event.message}")
+        elif isinstance(event, ev.JobFailed):
+            self.final = event
+            err_console.print(f"[red]error:[/red] {event.error}")
+            if event.hint:
+                err_console.print(f"  fix: {event.hint}")
+        elif isinstance(event, ev.JobFinished):
+            self.final = event
+            style = "green" if event.status == "completed" else "yellow"
+            p.console.print(f"[{style}]run {event.run_id} {event.status}[/{style}] in "
+                            f"{event.seconds:.1f} s: {event.message}")
+
+
+def _exit_code(status: str) -> int:
+    return {"completed": 0, "failed": 1}.get(status, 3)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from engine import runner
+    from engine.recipes import load_recipe
+
+    loaded = load_recipe(args.recipe)
+    with ConsoleReporter() as reporter:
+        run_id, status = runner.run_recipe(loaded, args.db, on_event=reporter)
+    console.print(f"Look at it: distillab show {run_id} --db {args.db}")
+    return _exit_code(status)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    from engine import runner
+
+    with ConsoleReporter() as reporter:
+        status = runner.resume(args.run_id, args.db, on_event=reporter)
+    return _exit_code(status)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from engine.recipes import RecipeError, load_recipe
+
+    failed = 0
+    for path in args.recipes:
+        try:
+            loaded = load_recipe(path)
+        except RecipeError as exc:
+            failed += 1
+            err_console.print(f"[red]invalid[/red] {exc}")
+        else:
+            console.print(f"[green]ok[/green] {path} ({loaded.recipe.paradigm}, "
+                          f"stages: {', '.join(loaded.stage_params)})")
+    return 1 if failed else 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from engine.store import Store, runs
+
+    with Store(args.db) as store:
+        rows = runs.list_runs(store)
+        if args.json:
+            print(json.dumps([{"id": r.id, "name": r.name, "paradigm": r.paradigm,
+                               "status": r.shown_status, "created_at": r.created_at,
+                               "finished_at": r.finished_at} for r in rows], indent=2))
+            return 0
+        table = Table("id", "name", "paradigm", "status", "created", title=str(args.db))
+        for r in rows:
+            table.add_row(str(r.id), r.name, r.paradigm, r.shown_status, r.created_at[:19])
+        console.print(table if rows else f"no runs yet in {args.db}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from engine.report import run_report
+
+    console.print(run_report(args.db, args.run_id))
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.export import export_run
+
+    path = export_run(args.db, args.run_id, args.format, args.out, args.what)
+    console.print(f"wrote {path}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from engine import runner
+    from engine.recipes import load_recipe
+
+    recipe = RECIPES_DIR / "smoke.yaml"
+    console.print(f"Distillab demo: recipe {recipe}")
+    loaded = load_recipe(recipe)
+    with ConsoleReporter() as reporter:
+        run_id, status = runner.run_recipe(loaded, args.db, on_event=reporter)
+    from engine.report import run_report
+
+    console.print(run_report(args.db, run_id))
+    console.print(f"The database is {Path(args.db).resolve()}\n"
+                  f"Open it: distillab gui --db {args.db}   or   sqlite3 {args.db}")
+    return _exit_code(status)
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from gui.app import main as gui_main
+
+    return gui_main(db_path=Path(args.db), quit_after_ms=args.quit_after_ms)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="distillab", description=(
+        "Distillab: reasoning-distillation experiments on one workstation."))
+    sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name: str, help_text: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.add_argument("--db", type=Path, default=None,
+                       help=f"project database (default: $DISTILLAB_DB or {default_db()})")
+        return p
+
+    p = verb("run", "Run a recipe from the start.")
+    p.add_argument("recipe", type=Path, help="recipe YAML file")
+    p.set_defaults(func=cmd_run)
+    p = verb("resume", "Go on with a stopped, failed or killed run from its last finished unit.")
+    p.add_argument("run_id", type=int)
+    p.set_defaults(func=cmd_resume)
+    p = verb("validate", "Check recipes and list every problem with its line and fix.")
+    p.add_argument("recipes", type=Path, nargs="+")
+    p.set_defaults(func=cmd_validate)
+    p = verb("runs", "List the runs in the project database.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_runs)
+    p = verb("show", "Show a run: stages, metrics, evaluations, cost, files.")
+    p.add_argument("run_id", type=int)
+    p.set_defaults(func=cmd_show)
+    p = verb("export", "Export a run's traces (with steps), pairs or evaluations.")
+    p.add_argument("run_id", type=int)
+    p.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
+    p.add_argument("--what", choices=["traces", "pairs", "evaluations"], default="traces")
+    p.add_argument("--out", type=Path, default=None, help="output file (default: beside the db)")
+    p.set_defaults(func=cmd_export)
+    p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
+    p.set_defaults(func=cmd_demo)
+    p = verb("gui", "Open the desktop app.")
+    p.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_gui)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.db is None:
+        args.db = default_db()
+    try:
+        code: int = args.func(args)
+    except DistillabError as exc:
+        err_console.print(f"[red]error:[/red] {exc.message}")
+        if exc.hint:
+            err_console.print(f"  fix: {exc.hint}")
+        return 1
+    except KeyError as exc:  # lookups of runs/traces by id say what was missing
+        err_console.print(f"[red]error:[/red] {exc.args[0]}")
+        return 1
+    except KeyboardInterrupt:
+        err_console.print("interrupted; `distillab resume RUN_ID` goes on from the last unit")
+        return 3
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""The explicit table of paradigms: name -> its stages, in order, with their parameter models.
+
+Each paradigm module exposes ``PARADIGM``; a recipe's ``paradigm`` field resolves only
+through this table (no dotted imports). Stage functions import heavy libraries (torch,
+transformers) inside their bodies, so reading this table is cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel
+
+if TYPE_CHECKING:
+    from engine.stage import StageContext
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    name: str
+    run: Callable[[StageContext], None]
+    params: type[BaseModel]
+    help: str
+
+
+@dataclass(frozen=True)
+class Paradigm:
+    name: str
+    title: str
+    paper: str
+    description: str
+    stages: tuple[StageSpec, ...]
+
+
+def _table() -> dict[str, Paradigm]:
+    from engine.paradigms import smoke
+
+    return {p.name: p for p in (smoke.PARADIGM,)}
+
+
+PARADIGMS: dict[str, Paradigm] = _table()

@@ -1,0 +1,165 @@
+"""The SQLite schema of a Distillab project, as step-by-step migrations.
+
+Each migration takes the database from version N to N+1 (``PRAGMA user_version``).
+Never edit a released migration: append a new one. Tables are created through
+sqlite-utils so the column lists read like the design card in DESIGN.md; anyone can
+open the file with ``sqlite3`` or Datasette, so columns are named plainly.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+Migration = Callable[[sqlite_utils.Database], None]
+
+
+def _v1_core(db: sqlite_utils.Database) -> None:
+    """Version 1: runs, stages, data, traces, steps, pairs, calls, metrics, evaluations, artifacts."""
+    db.table("runs").create(
+        {
+            "id": int, "name": str, "paradigm": str, "status": str, "seed": int,
+            "recipe_yaml": str, "recipe_hash": str, "recipe_path": str,
+            "teacher": str, "student": str, "dataset_id": int,
+            "created_at": str, "started_at": str, "finished_at": str,
+            "error": str, "pid": int,
+        },
+        pk="id", not_null={"paradigm", "status", "recipe_yaml", "recipe_hash"},
+    )
+    db.table("stages").create(
+        {
+            "id": int, "run_id": int, "name": str, "position": int, "status": str,
+            "done": int, "total": int, "started_at": str, "finished_at": str,
+            "seconds": float, "error": str,
+        },
+        pk="id", foreign_keys=[("run_id", "runs", "id")], not_null={"run_id", "name", "status"},
+        defaults={"done": 0, "total": 0, "seconds": 0.0},
+    )
+    db.table("stages").create_index(["run_id", "name"], unique=True)
+    db.table("datasets").create(
+        {
+            "id": int, "name": str, "source": str, "content_hash": str, "fields": str,
+            "splits": str, "n_items": int, "created_at": str,
+        },
+        pk="id", not_null={"content_hash"},
+    )
+    db.table("datasets").create_index(["content_hash"], unique=True)
+    db.table("items").create(
+        {"id": int, "dataset_id": int, "idx": int, "split": str, "item_hash": str, "data": str},
+        pk="id", foreign_keys=[("dataset_id", "datasets", "id")], not_null={"dataset_id", "data"},
+    )
+    db.table("items").create_index(["dataset_id", "idx"], unique=True)
+    db.table("traces").create(
+        {
+            "id": int, "run_id": int, "stage": str, "item_id": int, "role": str, "model": str,
+            "prompt": str, "output": str, "parsed": str, "tokens_in": int, "tokens_out": int,
+            "latency_s": float, "cost_usd": float, "parent_id": int, "sample_index": int,
+            "score": float, "verdict": str, "created_at": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("item_id", "items", "id"),
+                      ("parent_id", "traces", "id")],
+        not_null={"run_id", "stage", "role"}, defaults={"sample_index": 0},
+    )
+    db.table("traces").create_index(["run_id", "stage", "role"])
+    db.table("traces").create_index(["item_id"])
+    db.table("steps").create(
+        {
+            "id": int, "trace_id": int, "idx": int, "kind": str, "text": str,
+            "verdict": str, "verdict_by": str, "metrics": str,
+        },
+        pk="id", foreign_keys=[("trace_id", "traces", "id")], not_null={"trace_id", "idx", "text"},
+        defaults={"kind": "step", "verdict": "unknown"},
+    )
+    db.table("steps").create_index(["trace_id", "idx"], unique=True)
+    db.table("pairs").create(
+        {
+            "id": int, "run_id": int, "stage": str, "item_id": int, "prompt": str,
+            "chosen": str, "rejected": str, "chosen_trace_id": int, "rejected_trace_id": int,
+            "meta": str,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("item_id", "items", "id"),
+                      ("chosen_trace_id", "traces", "id"), ("rejected_trace_id", "traces", "id")],
+        not_null={"run_id", "prompt", "chosen", "rejected"},
+    )
+    db.table("teacher_calls").create(
+        {
+            "id": int, "cache_key": str, "run_id": int, "stage": str, "endpoint": str,
+            "model": str, "request": str, "response": str, "tokens_in": int, "tokens_out": int,
+            "latency_s": float, "cost_usd": float, "error": str, "created_at": str,
+        },
+        pk="id", foreign_keys=[("run_id", "runs", "id")], not_null={"cache_key"},
+    )
+    db.table("teacher_calls").create_index(["cache_key"])
+    db.table("teacher_calls").create_index(["run_id", "stage"])
+    db.table("metrics").create(
+        {"id": int, "run_id": int, "stage": str, "name": str, "step": int, "value": float,
+         "created_at": str},
+        pk="id", foreign_keys=[("run_id", "runs", "id")], not_null={"run_id", "name", "value"},
+    )
+    db.table("metrics").create_index(["run_id", "name", "step"])
+    db.table("evaluations").create(
+        {
+            "id": int, "run_id": int, "stage": str, "item_id": int, "trace_id": int,
+            "sample_index": int, "passed": int, "score": float, "details": str, "time_s": float,
+        },
+        pk="id",
+        foreign_keys=[("run_id", "runs", "id"), ("item_id", "items", "id"),
+                      ("trace_id", "traces", "id")],
+        not_null={"run_id", "stage"},
+    )
+    db.table("evaluations").create_index(["run_id", "stage", "item_id"])
+    db.table("artifacts").create(
+        {"id": int, "run_id": int, "kind": str, "path": str, "sha256": str, "bytes": int,
+         "meta": str, "created_at": str},
+        pk="id", foreign_keys=[("run_id", "runs", "id")], not_null={"kind", "path"},
+    )
+
+
+def _v2_units_and_flags(db: sqlite_utils.Database) -> None:
+    """Version 2: finished work units (resume bookkeeping) and a flag for rejected traces.
+
+    ``units`` holds one row per finished unit of a stage, keyed by a content hash, written
+    in the same transaction as the unit's results: that is what makes a resumed run count
+    every unit exactly once. ``traces.flag`` says why a trace was excluded (e.g. an
+    unparsable teacher answer) without deleting it.
+    """
+    db.table("units").create(
+        {"run_id": int, "stage": str, "unit_key": str, "finished_at": str},
+        pk=("run_id", "stage", "unit_key"), foreign_keys=[("run_id", "runs", "id")],
+    )
+    db.table("traces").add_column("flag", str)
+
+
+MIGRATIONS: list[Migration] = [_v1_core, _v2_units_and_flags]
+LATEST_VERSION = len(MIGRATIONS)
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> list[int]:
+    """Bring the database up to ``target``, one committed step per version; returns steps run."""
+    current = user_version(conn)
+    if current > LATEST_VERSION:
+        raise RuntimeError(
+            f"This database has schema version {current}, newer than this Distillab "
+            f"understands ({LATEST_VERSION}). Upgrade Distillab to open it."
+        )
+    db = sqlite_utils.Database(conn)
+    done: list[int] = []
+    for version in range(current, target):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](db)
+            conn.execute(f"PRAGMA user_version = {version + 1}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        done.append(version + 1)
+    return done

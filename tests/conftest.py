@@ -1,0 +1,58 @@
+"""Shared fixtures: every test gets its own data dir and database (never the user's)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def models_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Converted models are shared by the whole test session (converting takes seconds)."""
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch,
+                   models_home: Path):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("DISTILLAB_HOME", str(home))
+    monkeypatch.setenv("DISTILLAB_MODELS", str(models_home))
+    monkeypatch.delenv("DISTILLAB_DB", raising=False)
+    return home
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "project.db"
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def smoke_recipe_text(data_path: Path, **stage_params: dict) -> str:
+    """A smoke recipe over ``data_path`` (absolute), with optional per-stage parameters."""
+    stages = "".join(f"  {name}: {json.dumps(params)}\n" for name, params in stage_params.items())
+    return (
+        "schema_version: 1\nname: t\nparadigm: smoke\nseed: 3\n"
+        f"dataset:\n  path: {data_path}\n  fields: {{solution: solution, answer: answer}}\n"
+        + ("stages:\n" + stages if stages else "")
+    )
+
+
+@pytest.fixture
+def math_rows() -> list[dict]:
+    """Ten tiny worked problems; items 0-7 have right answers, 8-9 wrong ones."""
+    rows = []
+    for i in range(10):
+        answer = i * 3 if i < 8 else i * 3 + 1
+        rows.append({"question": f"What is {i} times 3?",
+                     "solution": f"We multiply.\n{i} * 3 = {i * 3}\n#### {i * 3}",
+                     "answer": str(answer)})
+    return rows
