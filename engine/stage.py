@@ -119,6 +119,10 @@ class StageContext:
         if self._cancelled():
             raise Cancelled()
 
+    def cancel_requested(self) -> bool:
+        """For long calls that stop on their own (training): has the user asked to cancel?"""
+        return self._cancelled()
+
     # -- events -------------------------------------------------------------------------
     def _send(self, event: ev.Event) -> None:
         (self._deferred.append if self._in_unit else self._emit)(event)

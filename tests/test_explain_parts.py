@@ -75,6 +75,9 @@ def test_weights_favour_simple_and_recent_and_average_one():
     both = weights(records, "difficulty_recency")
     assert sum(w for w, _ in both) / 4 == pytest.approx(1.0)
     assert "difficulty hard x0.5" in both[1][1] and "date 2025-06-01" in both[1][1]
+    by_id = [w for w, _ in weights([{"qid": 5}, {"qid": 900}, {"qid": 40}], "recency",
+                                   date_field="qid")]
+    assert by_id[1] > by_id[2] > by_id[0]
 
 
 def test_shipped_templates_render_and_undefined_variables_fail():

@@ -35,9 +35,9 @@ class Paradigm:
 
 
 def _table() -> dict[str, Paradigm]:
-    from engine.paradigms import smoke
+    from engine.paradigms import explain, smoke
 
-    return {p.name: p for p in (smoke.PARADIGM,)}
+    return {p.name: p for p in (smoke.PARADIGM, explain.PARADIGM)}
 
 
 PARADIGMS: dict[str, Paradigm] = _table()

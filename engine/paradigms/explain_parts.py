@@ -74,13 +74,16 @@ def compose(sections: dict[str, str], keys: list[str]) -> str:
 DEFAULT_DIFFICULTY = {"easy": 1.0, "medium": 0.75, "hard": 0.5}
 
 
-def _date(value: Any) -> date | None:
-    if value is None:
-        return None
-    match = re.match(r"(\d{4})-(\d{2})(?:-(\d{2}))?", str(value))
+def _when(value: Any) -> float | None:
+    """A date (YYYY-MM[-DD]) as its ordinal, or a number as itself (e.g. LeetCode's
+    question_id, which grows with time): only the order matters."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    match = re.match(r"(\d{4})-(\d{2})(?:-(\d{2}))?", str(value or ""))
     if not match:
         return None
-    return date(int(match.group(1)), int(match.group(2)), int(match.group(3) or 1))
+    return float(date(int(match.group(1)), int(match.group(2)),
+                      int(match.group(3) or 1)).toordinal())
 
 
 def weights(records: list[dict[str, Any]], scheme: str, *, difficulty_field: str = "difficulty",
@@ -90,11 +93,12 @@ def weights(records: list[dict[str, Any]], scheme: str, *, difficulty_field: str
 
     - uniform: 1 for all;
     - difficulty: easy 1.0, medium 0.75, hard 0.5 by default (the paper favours simpler);
-    - recency: linear in the date's rank from ``recency_floor`` (oldest) to 1 (newest);
+    - recency: linear in the date's rank from ``recency_floor`` (oldest) to 1 (newest); the
+      date field may hold a date or a number that grows with time (e.g. a question id);
     - difficulty_recency: the product. Items lacking a field get that factor 1.
     """
     table = {k.lower(): v for k, v in (difficulty_weights or DEFAULT_DIFFICULTY).items()}
-    dates = [_date(r.get(date_field)) for r in records]
+    dates = [_when(r.get(date_field)) for r in records]
     known = sorted({d for d in dates if d is not None})
     rank = {d: i for i, d in enumerate(known)}
     raw: list[tuple[float, str]] = []
@@ -111,7 +115,8 @@ def weights(records: list[dict[str, Any]], scheme: str, *, difficulty_field: str
             else:
                 factor = 1.0
             w *= factor
-            why.append(f"date {when or '?'} x{factor:.2f}")
+            shown = record.get(date_field, "?")
+            why.append(f"{date_field} {shown} x{factor:.2f}")
         raw.append((w, ", ".join(why) or "uniform"))
     mean = sum(w for w, _ in raw) / len(raw) if raw else 1.0
     return [(w / mean, why) for w, why in raw]

@@ -1,0 +1,190 @@
+"""Stages 4-6 of the explain paradigm: plan (M per problem), code (T per plan), evaluate.
+
+Evaluate runs every program in the sandbox, then reports per item g_i passing programs of
+n = M*T; solve@k = mean over items of 1 - C(n-g_i, k)/C(n, k) (PAPERS.md); the M x T grid
+(sub-grids with m*t = budget taken from the first m plans and first t codes of each); and
+the curve data the review asks for: solve@k against k (samples) and against teacher tokens.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.paradigms import explain_params as P
+from engine.paradigms.explain_parts import compose, parse_editorial
+from engine.prompts import render
+from engine.stage import StageContext
+from engine.store import StepIn, traces
+from engine.store.items import Item
+
+
+def _params(ctx: StageContext, kind: type[Any]) -> Any:
+    assert isinstance(ctx.params, kind)
+    return ctx.params
+
+
+def _eval_items(ctx: StageContext) -> list[Item]:
+    chosen = ctx.items(ctx.recipe.evaluation.split)
+    limit = ctx.recipe.evaluation.limit
+    return chosen[:limit] if limit else chosen
+
+
+def _all(ctx: StageContext, stage: str, role: str) -> list[traces.Trace]:
+    return traces.page_traces(ctx.store, run_id=ctx.run_id, stage=stage, role=role,
+                              limit=10_000_000)
+
+
+# -- plan ---------------------------------------------------------------------------------
+
+
+def plan(ctx: StageContext) -> None:
+    p = _params(ctx, P.PlanParams)
+    target = ctx.loaded.stage_params["train"].target  # type: ignore[attr-defined]
+    pending = list(ctx.pending(_eval_items(ctx), key=lambda it: it.item_hash))
+    if not pending:
+        return
+    if target in ("none", "code"):  # no Reasoner: one empty plan, the Coder works alone
+        for unit in pending:
+            with ctx.commit(unit):
+                ctx.trace(role="plan", item_id=unit.value.id, output="", sample_index=0,
+                          model="none", parsed={"source": "none"})
+        return
+    from engine.student import load_student, sample
+
+    adapter = ctx.files / "reasoner" / "adapter"
+    model, tokenizer = load_student(ctx.recipe.student, for_training=False,
+                                    adapter=adapter if adapter.exists() else None)
+    template = ctx.loaded.stage_params["train"].template  # type: ignore[attr-defined]
+    for start in range(0, len(pending), p.batch_size):
+        chunk = pending[start:start + p.batch_size]
+        prompts = [[{"role": "user", "content": render(template, ctx.loaded.base_dir,
+                                                       problem=str(u.value.data["problem"]))}]
+                   for u in chunk]
+        samples = sample(model, tokenizer, prompts, k=p.plans, temperature=p.temperature,
+                         top_p=p.top_p, max_new_tokens=p.max_new_tokens,
+                         seed=ctx.recipe.seed + start, batch_size=p.batch_size)
+        for unit, outs in zip(chunk, samples, strict=True):
+            with ctx.commit(unit):
+                for m, s in enumerate(outs):
+                    ed = parse_editorial(s.text)
+                    ctx.trace(role="reasoner", item_id=unit.value.id, output=s.text,
+                              sample_index=m, model=ctx.recipe.student.model,
+                              tokens_out=s.tokens, parsed={"sections": ed.sections},
+                              steps=[StepIn(t, kind=k) for k, t in ed.sections.items()]
+                              or [StepIn(s.text)])
+
+
+# -- code ---------------------------------------------------------------------------------
+
+
+def _plan_text(t: traces.Trace, sections: list[str] | None) -> str:
+    if sections is None or not t.parsed or not t.parsed.get("sections"):
+        return t.output or ""
+    return compose(t.parsed["sections"], sections)
+
+
+def code(ctx: StageContext) -> None:
+    from engine.tasks import extract_program
+
+    p = _params(ctx, P.CodeParams)
+    plan_p = ctx.loaded.stage_params["plan"]
+    sections = plan_p.sections_for_coder  # type: ignore[attr-defined]
+    by_item = {it.id: it for it in _eval_items(ctx)}
+    plans = [t for t in _all(ctx, "plan", "reasoner") + _all(ctx, "plan", "plan")
+             if t.item_id in by_item]
+    plans.sort(key=lambda t: t.id)
+    pending = list(ctx.pending(plans, key=lambda t: f"{t.item_id}:{t.sample_index}"))
+    if not pending:
+        return
+
+    def prompt(t: traces.Trace) -> str:
+        item = by_item[t.item_id or -1]
+        tests = item.data.get("tests", [])
+        shown = "\n".join(tests[: p.show_tests]) if isinstance(tests, list) else ""
+        return render(p.template, ctx.loaded.base_dir, problem=str(item.data["problem"]),
+                      plan=_plan_text(t, sections), entry_point=item.data.get("entry_point", ""),
+                      tests_hint=shown)
+
+    def store(unit: Any, texts: list[str], meta: list[dict[str, Any]]) -> None:
+        plan_trace: traces.Trace = unit.value
+        with ctx.commit(unit):
+            for j, (text, m) in enumerate(zip(texts, meta, strict=True)):
+                program = extract_program(text)
+                ctx.trace(role="coder", item_id=plan_trace.item_id, parent_id=plan_trace.id,
+                          output=text, sample_index=plan_trace.sample_index * p.codes_per_plan + j,
+                          parsed={"program": program, "plan_index": plan_trace.sample_index,
+                                  "code_index": j}, flag=m.get("error"), **m.get("usage", {}))
+
+    if p.coder == "teacher":
+        from engine.teacher import Request, open_teacher
+
+        with open_teacher(ctx.recipe.teacher, store=ctx.store, run_id=ctx.run_id,
+                          stage=ctx.stage) as teacher:
+            for start in range(0, len(pending), p.batch):
+                chunk = pending[start:start + p.batch]
+                results = teacher.chat_many([
+                    Request(messages=[{"role": "user", "content": prompt(u.value)}],
+                            n=p.codes_per_plan, temperature=p.temperature,
+                            max_tokens=p.max_tokens) for u in chunk])
+                for unit, r in zip(chunk, results, strict=True):
+                    texts = [c.text for c in r.completions] if not r.error else []
+                    texts += [""] * (p.codes_per_plan - len(texts))
+                    usage = {"tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
+                             "latency_s": r.latency_s, "cost_usd": r.cost_usd,
+                             "model": ctx.recipe.teacher.model}
+                    meta = [{"usage": usage if j == 0 else {"model": usage["model"]},
+                             "error": f"teacher error: {r.error}" if r.error else None}
+                            for j in range(p.codes_per_plan)]
+                    store(unit, texts, meta)
+    else:
+        from engine.student import load_student, sample
+
+        adapter = ctx.files / "reasoner" / "adapter"
+        model, tokenizer = load_student(ctx.recipe.student, for_training=False,
+                                        adapter=adapter if adapter.exists() else None)
+        for start in range(0, len(pending), p.batch):
+            chunk = pending[start:start + p.batch]
+            outs = sample(model, tokenizer,
+                          [[{"role": "user", "content": prompt(u.value)}] for u in chunk],
+                          k=p.codes_per_plan, temperature=p.temperature, top_p=1.0,
+                          max_new_tokens=p.max_tokens, seed=ctx.recipe.seed + start,
+                          batch_size=p.batch)
+            for unit, samples in zip(chunk, outs, strict=True):
+                store(unit, [s.text for s in samples],
+                      [{"usage": {"tokens_out": s.tokens, "model": ctx.recipe.student.model},
+                        "error": None} for s in samples])
+
+
+# -- evaluate -----------------------------------------------------------------------------
+
+
+def evaluate(ctx: StageContext) -> None:
+    from engine.tasks import run_programs
+
+    p = _params(ctx, P.EvaluateParams)
+    by_item = {it.id: it for it in _eval_items(ctx)}
+    programs = [t for t in _all(ctx, "code", "coder") if t.item_id in by_item]
+    pending = list(ctx.pending(programs, key=lambda t: str(t.id)))
+    chunk_size = 64
+    for start in range(0, len(pending), chunk_size):
+        chunk = pending[start:start + chunk_size]
+        results = run_programs(p.task, [((u.value.parsed or {}).get("program") or "",
+                                         by_item[u.value.item_id or -1].data) for u in chunk],
+                               timeout_s=p.timeout_s, workers=p.workers)
+        for unit, res in zip(chunk, results, strict=True):
+            t: traces.Trace = unit.value
+            with ctx.commit(unit):
+                traces.add_evaluation(ctx.store, run_id=ctx.run_id, stage=ctx.stage,
+                                      item_id=t.item_id, trace_id=t.id,
+                                      sample_index=t.sample_index, passed=res.passed,
+                                      details=res.details, time_s=res.time_s)
+    _aggregate(ctx, p, by_item)
+
+
+def _aggregate(ctx: StageContext, p: P.EvaluateParams, by_item: dict[int, Item]) -> None:
+    from engine.paradigms.explain_report import grid_and_curves
+
+    summary = grid_and_curves(ctx.store, ctx.run_id, list(by_item), p.k, p.budget)
+    for name, value, step in summary.metrics:
+        ctx.metric(name, value, step)
+    ctx.log(summary.text)
