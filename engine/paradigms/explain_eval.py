@@ -18,6 +18,17 @@ from engine.store import StepIn, traces
 from engine.store.items import Item
 
 
+def ask_all(teacher: Any, requests: list[Any]) -> tuple[list[Any], Exception | None]:
+    """All results, or on a budget stop the ones that finished (None for the rest) and the
+    stop to re-raise once the finished units are committed."""
+    from engine.teacher import BudgetExhausted
+
+    try:
+        return list(teacher.chat_many(requests)), None
+    except BudgetExhausted as stop:
+        return list(stop.results), stop
+
+
 def _params(ctx: StageContext, kind: type[Any]) -> Any:
     assert isinstance(ctx.params, kind)
     return ctx.params
@@ -108,8 +119,9 @@ def code(ctx: StageContext) -> None:
     def store(unit: Any, texts: list[str], meta: list[dict[str, Any]]) -> None:
         plan_trace: traces.Trace = unit.value
         with ctx.commit(unit):
+            entry = str(by_item[plan_trace.item_id or -1].data.get("entry_point") or "") or None
             for j, (text, m) in enumerate(zip(texts, meta, strict=True)):
-                program = extract_program(text)
+                program = extract_program(text, entry)
                 ctx.trace(role="coder", item_id=plan_trace.item_id, parent_id=plan_trace.id,
                           output=text, sample_index=plan_trace.sample_index * p.codes_per_plan + j,
                           parsed={"program": program, "plan_index": plan_trace.sample_index,
@@ -122,11 +134,13 @@ def code(ctx: StageContext) -> None:
                           stage=ctx.stage) as teacher:
             for start in range(0, len(pending), p.batch):
                 chunk = pending[start:start + p.batch]
-                results = teacher.chat_many([
+                results, stop = ask_all(teacher, [
                     Request(messages=[{"role": "user", "content": prompt(u.value)}],
                             n=p.codes_per_plan, temperature=p.temperature,
                             max_tokens=p.max_tokens) for u in chunk])
                 for unit, r in zip(chunk, results, strict=True):
+                    if r is None:  # not sent: the budget ran out first
+                        continue
                     texts = [c.text for c in r.completions] if not r.error else []
                     texts += [""] * (p.codes_per_plan - len(texts))
                     usage = {"tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
@@ -136,6 +150,8 @@ def code(ctx: StageContext) -> None:
                              "error": f"teacher error: {r.error}" if r.error else None}
                             for j in range(p.codes_per_plan)]
                     store(unit, texts, meta)
+                if stop is not None:
+                    raise stop
     else:
         from engine.student import load_student, sample
 

@@ -6,31 +6,10 @@ so all of this is recomputed from the database: a resumed run reports the same n
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from math import comb
 
+from engine.metrics import bootstrap_ci, pass_at_k
 from engine.store import Store, from_json
-
-
-def solve_at_k(n: int, g: int, k: int) -> float:
-    """P_i = 1 - C(n-g, k) / C(n, k): chance that k of n programs include a passing one."""
-    if n - g < k:
-        return 1.0
-    return 1.0 - comb(n - g, k) / comb(n, k)
-
-
-def bootstrap_ci(values: list[float], rounds: int = 2000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean over items."""
-    if not values:
-        return (0.0, 0.0)
-    rng = random.Random(seed)
-    n = len(values)
-    means = sorted(sum(rng.choice(values) for _ in range(n)) / n for _ in range(rounds))
-    lo = means[int((1 - confidence) / 2 * rounds)]
-    hi = means[min(rounds - 1, int((1 + confidence) / 2 * rounds))]
-    return (lo, hi)
 
 
 @dataclass(frozen=True)
@@ -62,7 +41,7 @@ def grid_and_curves(store: Store, run_id: int, item_ids: list[int], ks: list[int
         return Summary([], "no programs were evaluated")
     n = min(ni for ni, _ in per_item)
     for k in [k for k in ks if k <= n]:
-        values = [solve_at_k(ni, gi, k) for ni, gi in per_item]
+        values = [pass_at_k(ni, gi, k) for ni, gi in per_item]
         mean = sum(values) / len(values)
         lo, hi = bootstrap_ci(values)
         metrics += [(f"solve@{k}", mean, None), (f"solve@{k}_ci_low", lo, None),
@@ -70,7 +49,7 @@ def grid_and_curves(store: Store, run_id: int, item_ids: list[int], ks: list[int
         lines.append(f"solve@{k} = {mean:.3f} (95% CI {lo:.3f}-{hi:.3f}, {len(values)} items, "
                      f"n={n})")
     for k in range(1, n + 1):  # the curve against samples
-        mean = sum(solve_at_k(ni, gi, k) for ni, gi in per_item) / len(per_item)
+        mean = sum(pass_at_k(ni, gi, k) for ni, gi in per_item) / len(per_item)
         metrics.append(("curve/solve_vs_samples", mean, k))
     plans = 1 + max(p for r in results.values() for p, _ in r)
     codes = 1 + max(c for r in results.values() for _, c in r)
@@ -83,7 +62,7 @@ def grid_and_curves(store: Store, run_id: int, item_ids: list[int], ks: list[int
         if not sub:
             continue
         for k in [k for k in ks if k <= m * t]:
-            mean = sum(solve_at_k(len(s), sum(s), k) for s in sub) / len(sub)
+            mean = sum(pass_at_k(len(s), sum(s), k) for s in sub) / len(sub)
             metrics.append((f"grid/{m}x{t}/solve@{k}", mean, None))
         lines.append(f"grid M={m} x T={t}: " + ", ".join(
             f"solve@{k} {v:.3f}" for name, v, _ in metrics if name.startswith(f"grid/{m}x{t}/")

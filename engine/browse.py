@@ -1,0 +1,424 @@
+"""Read-side queries for browsing a project: trace pages with filters, step-by-step
+comparisons of traces, and run summaries for side-by-side comparison.
+
+The GUI's Traces, Runs and Compare views read through here (and so could a notebook);
+it knows nothing of Qt. Paging is keyset-based (``id > after_id``) like
+``store.traces.page_traces``, so page 500 of 100k traces costs what page 1 does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.metrics import wilson
+from engine.steps import Aligned, align, first_wrong, inline_diff
+from engine.steps import similarity as step_similarity
+from engine.store import Store, from_json, runs
+from engine.store.traces import Trace, get_trace
+
+# Characters of a trace's output shown in a table row; the full text is one click away.
+PREVIEW_CHARS = 160
+
+
+@dataclass(frozen=True)
+class TraceFilter:
+    """What the Traces table shows; None means 'any'."""
+
+    run_id: int | None = None
+    stage: str | None = None
+    role: str | None = None
+    verdict: str | None = None
+    passed: bool | None = None  # from evaluations of that trace
+    has_wrong_step: bool | None = None
+    item_id: int | None = None
+    search: str | None = None  # substring of the output, case-insensitive (SQL LIKE)
+
+
+@dataclass(frozen=True)
+class TraceRow:
+    """One line of the Traces table (no steps, output cut to a preview)."""
+
+    id: int
+    run_id: int
+    stage: str
+    item_id: int | None
+    role: str
+    model: str | None
+    verdict: str | None
+    score: float | None
+    n_steps: int
+    preview: str
+
+
+_ROW_SQL = (
+    "SELECT t.id, t.run_id, t.stage, t.item_id, t.role, t.model, t.verdict, t.score, "
+    f"substr(t.output, 1, {PREVIEW_CHARS}) AS preview, "
+    "(SELECT COUNT(*) FROM steps s WHERE s.trace_id = t.id) AS n_steps FROM traces t")
+
+
+def _where(f: TraceFilter, after_id: int) -> tuple[str, list[Any]]:
+    where = ["t.id > ?"]
+    params: list[Any] = [after_id]
+    for column, value in (("run_id", f.run_id), ("stage", f.stage), ("role", f.role),
+                          ("verdict", f.verdict), ("item_id", f.item_id)):
+        if value is not None:
+            where.append(f"t.{column} = ?")
+            params.append(value)
+    if f.search:
+        where.append("t.output LIKE ?")
+        params.append(f"%{f.search}%")
+    if f.passed is not None:
+        # non-correlated: SQLite builds the id set once per query, not once per row
+        where.append("t.id IN (SELECT trace_id FROM evaluations WHERE passed = ? "
+                     "AND trace_id IS NOT NULL)")
+        params.append(int(f.passed))
+    if f.has_wrong_step is not None:
+        exists = "EXISTS (SELECT 1 FROM steps s WHERE s.trace_id = t.id AND s.verdict = 'wrong')"
+        where.append(exists if f.has_wrong_step else f"NOT {exists}")
+    return " AND ".join(where), params
+
+
+def page_rows(store: Store, f: TraceFilter, *, after_id: int = 0, limit: int = 200) -> list[TraceRow]:
+    """One page of table rows matching ``f``, in id order; pass the last id to go on."""
+    where, params = _where(f, after_id)
+    rows = store.query(f"{_ROW_SQL} WHERE {where} ORDER BY t.id LIMIT ?", [*params, limit])
+    return [TraceRow(id=r["id"], run_id=r["run_id"], stage=r["stage"], item_id=r["item_id"],
+                     role=r["role"], model=r["model"], verdict=r["verdict"], score=r["score"],
+                     n_steps=int(r["n_steps"]),
+                     preview=" ".join((r["preview"] or "").split())) for r in rows]
+
+
+@dataclass(frozen=True)
+class FilterChoices:
+    """Values the filter boxes offer."""
+
+    runs: list[tuple[int, str]]
+    stages: list[str]
+    roles: list[str]
+
+
+def filter_choices(store: Store, run_id: int | None = None) -> FilterChoices:
+    """Runs, and the stages and roles present (of one run, or all); uses the
+    (run_id, stage, role) index, so it stays fast on 100k traces."""
+    run_rows = store.query("SELECT id, name FROM runs ORDER BY id DESC")
+    if run_id is None:
+        pairs = store.query("SELECT DISTINCT stage, role FROM traces")
+    else:
+        pairs = store.query("SELECT DISTINCT stage, role FROM traces WHERE run_id = ?", (run_id,))
+    return FilterChoices(runs=[(int(r[0]), str(r[1])) for r in run_rows],
+                         stages=sorted({str(p[0]) for p in pairs}),
+                         roles=sorted({str(p[1]) for p in pairs}))
+
+
+def item_traces(store: Store, item_id: int, limit: int = 50) -> list[TraceRow]:
+    """Every trace of one item (all runs), to pick what to lay side by side."""
+    return page_rows(store, TraceFilter(item_id=item_id), limit=limit)
+
+
+def item_text(store: Store, item_id: int | None) -> dict[str, Any]:
+    """The item's fields (question, answer...), or {} when the trace has no item."""
+    if item_id is None:
+        return {}
+    row = store.one("SELECT data FROM items WHERE id = ?", (item_id,))
+    data = from_json(row[0]) if row else None
+    return data if isinstance(data, dict) else {}
+
+
+def neighbour_item(store: Store, item_id: int, direction: int, run_id: int | None = None) -> int | None:
+    """The next (direction > 0) or previous item id that has traces (of ``run_id``)."""
+    op, order = (">", "ASC") if direction > 0 else ("<", "DESC")
+    sql = f"SELECT item_id FROM traces WHERE item_id {op} ?"
+    params: list[Any] = [item_id]
+    if run_id is not None:
+        sql += " AND run_id = ?"
+        params.append(run_id)
+    row = store.one(sql + f" ORDER BY item_id {order} LIMIT 1", params)
+    return int(row[0]) if row else None
+
+
+# -- step-by-step comparison ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One trace's step in one row of a comparison (absent where the alignment has a gap)."""
+
+    index: int
+    kind: str
+    text: str
+    verdict: str
+    metrics: dict[str, Any]
+    diff: list[tuple[str, str]] | None  # word diff against the first column's step, if any
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two or three traces laid out in aligned rows; ``first_wrong`` is a row per trace."""
+
+    traces: list[Trace]
+    rows: list[list[Cell | None]]
+    similarity: list[float]  # of each row's cells to the first column (0 where gap)
+    first_wrong_row: list[int | None]
+    metric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _merge(base: list[list[int | None]], pairs: list[Aligned], column: int) -> list[list[int | None]]:
+    """Add a column to a multi-alignment, pairing on column 0 (the pivot trace)."""
+    by_pivot = {a.left: a.right for a in pairs if a.left is not None and a.right is not None}
+    # right-only steps go after the pivot step they follow in the pairwise alignment
+    extra_after: dict[int | None, list[int]] = {}
+    last_left: int | None = None
+    for a in pairs:
+        if a.left is not None:
+            last_left = a.left
+        elif a.right is not None:
+            extra_after.setdefault(last_left, []).append(a.right)
+    out: list[list[int | None]] = []
+
+    def gap_row(j: int) -> list[int | None]:
+        row: list[int | None] = [None] * (column + 1)
+        row[column] = j
+        return row
+
+    out += [gap_row(j) for j in extra_after.get(None, [])]
+    for row in base:
+        pivot = row[0]
+        out.append([*row, by_pivot.get(pivot) if pivot is not None else None])
+        if pivot is not None:
+            out += [gap_row(j) for j in extra_after.get(pivot, [])]
+    return out
+
+
+def align_many(step_texts: list[list[str]]) -> list[list[int | None]]:
+    """Rows of step indexes (None = gap), aligning every list against the first one."""
+    if not step_texts:
+        return []
+    rows: list[list[int | None]] = [[i] for i in range(len(step_texts[0]))]
+    for column, texts in enumerate(step_texts[1:], start=1):
+        rows = _merge(rows, align(step_texts[0], texts), column)
+    return rows
+
+
+def _column_texts(trace: Trace) -> list[str]:
+    if trace.steps:
+        return [s.text for s in trace.steps]
+    # a trace stored without steps: one step a non-empty line
+    return [line.strip() for line in (trace.output or "").splitlines() if line.strip()]
+
+
+def compare_traces(store: Store, trace_ids: list[int]) -> Comparison:
+    """Load 2-3 traces with their steps and align them step by step against the first."""
+    traces = [get_trace(store, t) for t in trace_ids]
+    texts = [_column_texts(t) for t in traces]
+    grid = align_many(texts)
+    rows: list[list[Cell | None]] = []
+    similarity: list[float] = []
+    ranges: dict[str, tuple[float, float]] = {}
+    for index_row in grid:
+        cells: list[Cell | None] = []
+        pivot = index_row[0]
+        for col, idx in enumerate(index_row):
+            if idx is None:
+                cells.append(None)
+                continue
+            step = traces[col].steps[idx] if traces[col].steps else None
+            metrics = dict(step.metrics or {}) if step else {}
+            for name, value in metrics.items():
+                if isinstance(value, int | float):
+                    low, high = ranges.get(name, (float(value), float(value)))
+                    ranges[name] = (min(low, float(value)), max(high, float(value)))
+            diff = (inline_diff(texts[0][pivot], texts[col][idx])
+                    if col > 0 and pivot is not None else None)
+            cells.append(Cell(index=idx, kind=step.kind if step else "step", text=texts[col][idx],
+                              verdict=step.verdict if step else "unknown", metrics=metrics,
+                              diff=diff))
+        rows.append(cells)
+        others = [c for c in cells[1:] if c is not None]
+        if pivot is not None and others:
+            similarity.append(max(step_similarity(texts[0][pivot], c.text) for c in others))
+        else:
+            similarity.append(0.0)
+    first_rows: list[int | None] = []
+    for col, trace in enumerate(traces):
+        wrong = first_wrong([s.verdict for s in trace.steps])
+        first_rows.append(None if wrong is None else
+                          next(r for r, g in enumerate(grid) if g[col] == wrong))
+    return Comparison(traces, rows, similarity, first_rows, ranges)
+
+
+def wrong_rows(c: Comparison) -> list[int]:
+    """Rows where any column's step is judged wrong (for 'next wrong step')."""
+    return [r for r, cells in enumerate(c.rows)
+            if any(cell is not None and cell.verdict == "wrong" for cell in cells)]
+
+
+# -- runs ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    stage: str
+    passed: int
+    n: int
+    low: float
+    high: float
+
+    @property
+    def rate(self) -> float:
+        return self.passed / self.n if self.n else 0.0
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What Compare shows per run."""
+
+    id: int
+    name: str
+    paradigm: str
+    status: str
+    seconds: float
+    metrics: dict[str, float]
+    accuracy: list[Accuracy]
+    teacher_calls: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+    @property
+    def teacher_tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+@dataclass(frozen=True)
+class TeacherCost:
+    calls: int
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+
+
+def teacher_cost(store: Store, run_id: int) -> TeacherCost:
+    """Teacher calls of a run so far (cache hits are not calls and cost nothing)."""
+    row = store.one("SELECT COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
+                    "FROM teacher_calls WHERE run_id = ?", (run_id,))
+    if row is None:
+        return TeacherCost(0, 0, 0, 0.0)
+    return TeacherCost(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), float(row[3] or 0.0))
+
+
+def accuracy(store: Store, run_id: int, confidence: float = 0.95) -> list[Accuracy]:
+    """Pass rate of each evaluating stage with a Wilson interval."""
+    rows = store.query("SELECT stage, COUNT(*), SUM(passed) FROM evaluations WHERE run_id = ? "
+                       "AND passed IS NOT NULL GROUP BY stage ORDER BY MIN(id)", (run_id,))
+    out = []
+    for stage, n, ok in rows:
+        low, high = wilson(int(ok or 0), int(n), confidence)
+        out.append(Accuracy(str(stage), int(ok or 0), int(n), low, high))
+    return out
+
+
+def run_summary(store: Store, run_id: int) -> RunSummary:
+    run = runs.get_run(store, run_id)
+    cost = teacher_cost(store, run_id)
+    seconds = sum(s.seconds for s in runs.stages(store, run_id))
+    return RunSummary(id=run.id, name=run.name, paradigm=run.paradigm, status=run.shown_status,
+                      seconds=seconds, metrics=runs.latest_metrics(store, run_id),
+                      accuracy=accuracy(store, run_id), teacher_calls=cost.calls,
+                      tokens_in=cost.tokens_in, tokens_out=cost.tokens_out,
+                      cost_usd=cost.cost_usd)
+
+
+_AT_K = re.compile(r"^(solve|pass)@(\d+)$")
+
+
+def at_k(metrics: dict[str, float]) -> list[tuple[int, float]]:
+    """solve@k (or pass@k when no solve@k) values of a run, sorted by k."""
+    found: dict[str, list[tuple[int, float]]] = {}
+    for name, value in metrics.items():
+        m = _AT_K.match(name)
+        if m:
+            found.setdefault(m.group(1), []).append((int(m.group(2)), value))
+    points = found.get("solve") or found.get("pass") or []
+    return sorted(points)
+
+
+@dataclass(frozen=True)
+class ItemOutcome:
+    item_hash: str
+    label: str
+    a: float  # pass rate of the item's samples in run a
+    b: float
+
+
+@dataclass(frozen=True)
+class WinLoss:
+    """Per-item comparison of two runs' evaluations (items matched by content hash)."""
+
+    wins: int  # b better than a
+    losses: int
+    ties: int
+    items: list[ItemOutcome]
+
+
+def wins_losses(store: Store, run_a: int, run_b: int) -> WinLoss:
+    """Items both runs evaluated: where run b passes more often than run a, and the reverse."""
+
+    def rates(run_id: int) -> dict[str, tuple[float, str]]:
+        rows = store.query(
+            "SELECT i.item_hash, AVG(e.passed), i.data FROM evaluations e JOIN items i "
+            "ON i.id = e.item_id WHERE e.run_id = ? AND e.passed IS NOT NULL "
+            "GROUP BY i.item_hash", (run_id,))
+        out = {}
+        for h, rate, data in rows:
+            fields = from_json(data) or {}
+            label = str(fields.get("question") or fields.get("problem") or next(
+                iter(fields.values()), ""))
+            out[str(h)] = (float(rate), " ".join(label.split())[:120])
+        return out
+
+    ra, rb = rates(run_a), rates(run_b)
+    items = [ItemOutcome(h, ra[h][1], ra[h][0], rb[h][0]) for h in ra if h in rb]
+    wins = sum(1 for i in items if i.b > i.a)
+    losses = sum(1 for i in items if i.b < i.a)
+    items.sort(key=lambda i: (-(abs(i.b - i.a)), i.label))
+    return WinLoss(wins, losses, len(items) - wins - losses, items)
+
+
+@dataclass(frozen=True)
+class StageState:
+    name: str
+    status: str
+    done: int
+    total: int
+    seconds: float
+    error: str | None
+
+
+@dataclass(frozen=True)
+class RunState:
+    """A run as the monitor shows it when it is not (or no longer) streaming events."""
+
+    id: int
+    name: str
+    paradigm: str
+    status: str
+    error: str | None
+    stages: list[StageState]
+    series: dict[str, list[tuple[int, float]]]
+    cost: TeacherCost
+
+
+def run_state(store: Store, run_id: int) -> RunState:
+    """Stages, every metric series (x = step, or the order of arrival) and teacher cost."""
+    run = runs.get_run(store, run_id)
+    stages = [StageState(s.name, s.status, s.done, s.total, s.seconds, s.error)
+              for s in runs.stages(store, run_id)]
+    series: dict[str, list[tuple[int, float]]] = {}
+    for name, step, value in store.query(
+            "SELECT name, step, value FROM metrics WHERE run_id = ? ORDER BY id", (run_id,)):
+        points = series.setdefault(str(name), [])
+        points.append((int(step) if step is not None else len(points), float(value)))
+    return RunState(run.id, run.name, run.paradigm, run.shown_status, run.error, stages,
+                    series, teacher_cost(store, run_id))

@@ -1,0 +1,433 @@
+"""The teacher client: many chat requests at once against one OpenAI-compatible endpoint.
+
+``Teacher.chat_many`` is called from ordinary (synchronous) stage code and runs the
+requests concurrently on an asyncio loop in the calling thread, with the ``openai``
+package's ``AsyncOpenAI`` (its own retries off: ``retry_call`` below retries, so every
+attempt is recorded). For each request it first looks in the cache (``teacher_calls``);
+only missing samples are sent. Every returned sample and every failed attempt is written
+to ``teacher_calls`` as soon as it comes back, so a kill loses nothing paid for.
+
+Per request, failures after retries come back as ``Result.error``; wrong key, unknown
+model and unreachable host raise ``TeacherError``; a spent budget raises
+``BudgetExhausted`` (a ``StopRun``) once the requests in flight have returned.
+
+The database is written from the calling thread only (the loop runs there), so calling
+``chat_many`` inside ``store.transaction()`` joins that transaction; call it outside
+``ctx.commit(...)`` so its rows are committed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from engine.errors import Cancelled, DistillabError
+from engine.recipes import TeacherSpec
+from engine.store import Store, calls
+from engine.teacher import cache
+from engine.teacher.budget import Budget
+from engine.teacher.errors import (
+    MAX_RETRY_AFTER_S,
+    BudgetExhausted,
+    Failure,
+    MalformedResponse,
+    TeacherError,
+    classify,
+)
+from engine.teacher.keys import redact
+from engine.teacher.limits import RateLimiter, estimate_tokens
+from engine.teacher.local import EmbeddedServer
+from engine.teacher.prices import LOCAL_HOSTS, Price
+from engine.teacher.types import CallError, Completion, Delta, Request, Result
+
+if TYPE_CHECKING:
+    import openai
+
+Progress = Callable[[int, int], None]
+StopCheck = Callable[[], bool]
+# Backoff: base * 2**(attempt-1) * jitter(0.5..1.5), at most 30 s between attempts.
+MAX_BACKOFF_S = 30.0
+SHARD = 8  # request slots (and connections) per HTTP client; see _async_clients
+
+
+@dataclass
+class _Batch:
+    """Shared state of one ``chat_many`` call."""
+
+    budget: Budget
+    should_stop: StopCheck | None
+    budget_hit: bool = False
+    cancelled: bool = False
+
+    def halted(self) -> bool:
+        if self.budget.exhausted():
+            self.budget_hit = True
+        if self.should_stop is not None and self.should_stop():
+            self.cancelled = True
+        return self.budget_hit or self.cancelled
+
+
+@dataclass
+class _Outcome:
+    completions: dict[int, Completion] = field(default_factory=dict)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_s: float = 0.0
+    cost_usd: float = 0.0
+    error: CallError | None = None
+    stopped: bool = False
+
+
+class Teacher:
+    """One endpoint + model, with cache, audit, budget and limits. Use ``open_teacher``."""
+
+    def __init__(self, spec: TeacherSpec, *, base_url: str, model: str, api_key: str,
+                 identity: str, price: Price | None, store: Store | None = None,
+                 run_id: int | None = None, stage: str | None = None,
+                 server: EmbeddedServer | None = None, backoff_s: float = 1.0) -> None:
+        self.spec = spec
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.identity = identity  # the endpoint as cache keys and audit rows name it
+        self.price = price
+        self.store = store
+        self.run_id = run_id
+        self.stage = stage
+        self.server = server
+        self.backoff_s = backoff_s
+        self._key = api_key
+        self._n_ok: bool | None = None  # does the endpoint honour n > 1?
+        self._limiter = RateLimiter(spec.requests_per_minute, spec.tokens_per_minute)
+        self._slots: asyncio.LifoQueue[int] | None = None  # free request slots
+        self._aclient: tuple[asyncio.AbstractEventLoop, list[openai.AsyncOpenAI]] | None = None
+        self._runner: asyncio.Runner | None = None
+        self._budget: Budget | None = None  # the running batch's, counted as calls return
+
+    @property
+    def label(self) -> str:
+        """The endpoint for messages: the URL, or the embedded model's name."""
+        return self.identity if self.server is None else f"{self.identity} ({self.base_url})"
+
+    # -- life cycle ---------------------------------------------------------------------
+    def close(self) -> None:
+        """Close connections and stop the embedded server, if any."""
+        if self._runner is not None:
+            for client in self._aclient[1] if self._aclient is not None else []:
+                self._runner.run(client.close())
+            self._runner.close()
+        self._runner, self._aclient = None, None
+        if self.server is not None:
+            self.server.stop()
+
+    def __enter__(self) -> Teacher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _async_clients(self) -> list[openai.AsyncOpenAI]:
+        """The clients of the running loop: one per ``SHARD`` request slots.
+
+        httpcore's pool scans all its connections for every request (O(connections)), which
+        at 64 in flight costs more CPU than the request itself; pools of 8 keep that flat.
+        """
+        import httpx2
+        import openai
+
+        from engine.teacher.transport import LocalTransport
+
+        loop = asyncio.get_running_loop()
+        if self._aclient is None or self._aclient[0] is not loop:
+            clients = []
+            local = urlparse(self.base_url)
+            lean = local.scheme == "http" and (local.hostname or "") in LOCAL_HOSTS
+            for _ in range(0, self.spec.concurrency, SHARD):
+                limits = httpx2.Limits(max_connections=SHARD, max_keepalive_connections=SHARD)
+                http = openai.DefaultAsyncHttpxClient(
+                    limits=limits, timeout=self._timeout(),
+                    transport=LocalTransport() if lean else None)
+                clients.append(openai.AsyncOpenAI(
+                    api_key=self._key, base_url=self.base_url, max_retries=0,
+                    timeout=self._timeout(), http_client=http))
+            self._aclient = (loop, clients)
+            self._slots = asyncio.LifoQueue()
+            for slot in reversed(range(self.spec.concurrency)):
+                self._slots.put_nowait(slot)
+        return self._aclient[1]
+
+    def _timeout(self) -> Any:
+        import httpx2
+
+        return httpx2.Timeout(self.spec.timeout_s, connect=min(10.0, self.spec.timeout_s))
+
+    # -- public API ---------------------------------------------------------------------
+    def chat_many(self, requests: Sequence[Request], *, progress: Progress | None = None,
+                  should_stop: StopCheck | None = None) -> list[Result]:
+        """Run ``requests`` concurrently; results in the same order. See the module doc."""
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        try:
+            return self._runner.run(self.achat_many(requests, progress=progress,
+                                                    should_stop=should_stop))
+        except RuntimeError as exc:
+            if "running event loop" in str(exc):
+                raise RuntimeError("Teacher.chat_many was called from async code; await "
+                                   "Teacher.achat_many instead") from None
+            raise
+
+    def chat(self, request: Request) -> Result:
+        """One request (cache, retries, audit as in ``chat_many``)."""
+        return self.chat_many([request])[0]
+
+    async def achat_many(self, requests: Sequence[Request], *, progress: Progress | None = None,
+                         should_stop: StopCheck | None = None) -> list[Result]:
+        self._async_clients()
+        batch = _Batch(Budget.load(self.store, self.run_id, self.spec.budget), should_stop)
+        plans = [self._plan(r) for r in requests]
+        hits = calls.lookup(self.store, [k for _, keys in plans for k in keys]) \
+            if self.store is not None else {}
+        total, done = len(requests), 0
+        results: list[Result | None] = [None] * total
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, (_, keys) in enumerate(plans):  # the same request twice is sent once
+            groups.setdefault(tuple(keys), []).append(i)
+
+        async def run_group(indices: list[int]) -> None:
+            nonlocal done
+            params, keys = plans[indices[0]]
+            result = await self._one(requests[indices[0]], params, keys, hits, batch)
+            for n, i in enumerate(indices):
+                results[i] = result if n == 0 else dataclasses.replace(
+                    result, request=requests[i], cost_usd=0.0)
+            done += len(indices)
+            if progress is not None:
+                progress(done, total)
+
+        self._budget = batch.budget
+        try:
+            async with asyncio.TaskGroup() as group:
+                for indices in groups.values():
+                    group.create_task(run_group(indices))
+        except BaseExceptionGroup as grouped:
+            for exc in grouped.exceptions:
+                if isinstance(exc, DistillabError):
+                    raise exc from None
+            raise
+        finally:
+            self._budget = None
+        kept = [r if r is not None and not _stopped(r) else None for r in results]
+        if batch.cancelled:
+            raise Cancelled()
+        if batch.budget_hit and any(r is None for r in kept):
+            message, hint = batch.budget.stop_message()
+            raise BudgetExhausted(message, hint, kept)
+        return [r for r in results if r is not None]
+
+    # -- one request --------------------------------------------------------------------
+    def _plan(self, request: Request) -> tuple[dict[str, Any], list[str]]:
+        params = cache.sampling_params(request, temperature=self.spec.temperature,
+                                       max_tokens=self.spec.max_tokens)
+        keys = [cache.cache_key(self.identity, self.model, request.messages, params, i)
+                for i in range(request.n)]
+        return params, keys
+
+    async def _one(self, request: Request, params: dict[str, Any], keys: list[str],
+                   hits: dict[str, calls.CachedCall], batch: _Batch) -> Result:
+        total = _Outcome()
+        for index, key in enumerate(keys):
+            if key in hits:
+                total.completions[index] = cache.from_cache(hits[key], index)
+                total.tokens_in += hits[key].tokens_in
+                total.tokens_out += hits[key].tokens_out
+        missing = [i for i in range(request.n) if i not in total.completions]
+        while missing:
+            if self._n_ok is False or len(missing) == 1:
+                outs = await asyncio.gather(*(self._call(request, params, keys, [i], batch)
+                                              for i in missing))
+            else:
+                outs = [await self._call(request, params, keys, missing, batch)]
+            for out in outs:
+                total.completions.update(out.completions)
+                total.tokens_in += out.tokens_in
+                total.tokens_out += out.tokens_out
+                total.latency_s = max(total.latency_s, out.latency_s)
+                total.cost_usd += out.cost_usd
+                total.error = total.error or out.error
+                total.stopped = total.stopped or out.stopped
+            still = [i for i in missing if i not in total.completions]
+            if total.error or total.stopped or still == missing:
+                break
+            missing = still
+        ordered = [total.completions[i] for i in sorted(total.completions)]
+        error = total.error
+        if error is None and total.stopped:
+            error = CallError("stopped", "not sent: the run stopped (budget or cancel)")
+        filtered = [c for c in ordered if c.finish_reason == "content_filter"]
+        if error is None and filtered:
+            error = CallError("content_filtered", f"sample {filtered[0].sample_index} was cut "
+                              "by the endpoint's content filter")
+        return Result(request, ordered, total.tokens_in, total.tokens_out, total.latency_s,
+                      total.cost_usd, error)
+
+    async def _call(self, request: Request, params: dict[str, Any], keys: list[str],
+                    indices: list[int], batch: _Batch) -> _Outcome:
+        """One HTTP call for the samples ``indices``, with retries; records every attempt."""
+        body = self._body(request, params, indices)
+        estimate = estimate_tokens(request.messages, int(params["max_tokens"]), len(indices))
+        audit = {"messages": request.messages, "params": params, "sample_index": indices[0],
+                 "n_sent": len(indices), "seed_sent": body.get("seed")}
+        import httpx2
+
+        clients = self._async_clients()
+        assert self._slots is not None
+        slot = await self._slots.get()  # LIFO: the warmest connection goes next
+        client = clients[slot // SHARD]
+        try:
+            for attempt in range(1, self.spec.max_retries + 2):
+                if batch.halted():
+                    return _Outcome(stopped=True)
+                await self._limiter.acquire(estimate)
+                if batch.halted():
+                    return _Outcome(stopped=True)
+                t0 = time.perf_counter()
+                try:
+                    # The client's documented custom-request call: same auth, headers and
+                    # status errors as chat.completions.create, without its per-request
+                    # parameter transform and response models (half our CPU per request).
+                    raw = await client.post("/chat/completions", body=body,
+                                            cast_to=httpx2.Response,
+                                            options={"timeout": self._timeout()})
+                    data = json.loads(raw.content)
+                    choices = _choices(data)
+                except Exception as exc:
+                    failure = classify(exc)
+                    self._record_error(keys[indices[0]], audit, failure, attempt,
+                                       time.perf_counter() - t0)
+                    last = attempt > self.spec.max_retries
+                    if failure.fatal and (last or not failure.retryable):
+                        raise TeacherError(failure.kind, self.label,
+                                           redact(failure.message, self._key)) from None
+                    if last or not failure.retryable:
+                        return _Outcome(error=CallError(failure.kind, redact(
+                            failure.message, self._key), failure.status, attempt))
+                    await self._wait_before_retry(failure, attempt)
+                    continue
+                return self._store_success(data, choices, request, keys, indices, audit,
+                                           attempt, time.perf_counter() - t0)
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            self._slots.put_nowait(slot)
+
+    def _body(self, request: Request, params: dict[str, Any], indices: list[int]) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": request.messages,
+                                "temperature": params["temperature"],
+                                "max_tokens": params["max_tokens"]}
+        if len(indices) > 1:
+            body["n"] = len(indices)
+        for name in ("top_p", "stop", "logprobs", "top_logprobs"):
+            if params[name] not in (None, False):
+                body[name] = params[name]
+        if params["seed"] is not None:
+            # Sample i sent alone (an endpoint that ignores n) gets seed+i, or all samples
+            # of a seeded request would be the same text.
+            body["seed"] = params["seed"] + (indices[0] if len(indices) == 1 else 0)
+        if params["extra"]:
+            body.update(params["extra"])
+        return body
+
+    async def _wait_before_retry(self, failure: Failure, attempt: int) -> None:
+        if failure.retry_after_s is not None:
+            delay = min(failure.retry_after_s, MAX_RETRY_AFTER_S)
+            self._limiter.pause(delay)
+        else:
+            delay = min(MAX_BACKOFF_S, self.backoff_s * 2 ** (attempt - 1)) * \
+                random.uniform(0.5, 1.5)
+        await asyncio.sleep(delay)
+
+    # -- audit --------------------------------------------------------------------------
+    def _record_error(self, key: str, audit: dict[str, Any], failure: Failure, attempt: int,
+                      latency_s: float) -> None:
+        if self.store is None:
+            return
+        calls.record(self.store, cache_key=key, endpoint=self.identity, model=self.model,
+                     request={**audit, "attempt": attempt},
+                     response={"kind": failure.kind, "status": failure.status,
+                               "retry_after_s": failure.retry_after_s, "attempt": attempt},
+                     run_id=self.run_id, stage=self.stage, latency_s=latency_s,
+                     error=redact(f"{failure.kind}: {failure.message}", self._key))
+
+    def _store_success(self, data: dict[str, Any], choices: list[dict[str, Any]],
+                       request: Request, keys: list[str], indices: list[int],
+                       audit: dict[str, Any], attempt: int, latency_s: float) -> _Outcome:
+        if len(indices) > 1:
+            self._n_ok = len(choices) >= len(indices)
+        taken = list(zip(indices, choices, strict=False))
+        usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
+        records = [cache.choice_record(c) for _, c in taken]
+        if usage is not None:
+            tokens_in = int(usage.get("prompt_tokens") or 0)
+            tokens_out = int(usage.get("completion_tokens") or 0)
+        else:  # no usage reported: estimate (4 characters a token) so budgets still count
+            tokens_in = sum(len(str(m.get("content", ""))) for m in request.messages) // 4
+            tokens_out = sum(len(r["text"]) for r in records) // 4
+        out = _Outcome(tokens_in=tokens_in, tokens_out=tokens_out, latency_s=latency_s)
+        share, rest = divmod(tokens_out, len(taken))
+        meta = {"id": data.get("id"), "model": data.get("model"), "attempt": attempt}
+        with self.store.transaction() if self.store is not None else contextlib.nullcontext():
+            for j, ((index, _), record) in enumerate(zip(taken, records, strict=True)):
+                t_in = tokens_in if j == 0 else 0
+                t_out = share + (rest if j == 0 else 0)
+                cost = self.price.cost(t_in, t_out) if self.price is not None else None
+                out.cost_usd += cost or 0.0
+                out.completions[index] = cache.completion(record, index, cached=False)
+                if self.store is None:
+                    continue
+                first = j == 0
+                calls.record(
+                    self.store, cache_key=keys[index], endpoint=self.identity, model=self.model,
+                    request={**audit, "attempt": attempt} if first else
+                    {"sample_index": index, "same_call_as": keys[indices[0]]},
+                    response={**record, **meta, "usage": usage, "usage_estimated": usage is None}
+                    if first else {**record, **meta},
+                    run_id=self.run_id, stage=self.stage, tokens_in=t_in, tokens_out=t_out,
+                    latency_s=latency_s if first else 0.0, cost_usd=cost)
+        if self._budget is not None:
+            self._budget.add(tokens_in + tokens_out, out.cost_usd)
+        return out
+
+    # -- streaming (the GUI's "try a prompt") -------------------------------------------
+    def stream(self, request: Request) -> Iterator[Delta]:
+        """Yield the answer as it is generated (one sample); recorded like any call."""
+        from engine.teacher.stream import stream_chat
+
+        yield from stream_chat(self, request)
+
+
+def _stopped(result: Result) -> bool:
+    return result.error is not None and result.error.kind == "stopped"
+
+
+def _choices(data: Any) -> list[dict[str, Any]]:
+    """The choices of a chat completion body, sorted by index; raises if it is not one."""
+    if not isinstance(data, dict):
+        raise MalformedResponse(f"expected a JSON object, got {type(data).__name__}")
+    if "error" in data and not data.get("choices"):
+        raise MalformedResponse(f"error in a 200 answer: {str(data['error'])[:300]}")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise MalformedResponse("no choices in the answer")
+    for choice in choices:
+        if not isinstance(choice, dict) or not isinstance(choice.get("message"), dict):
+            raise MalformedResponse("a choice without a message")
+        content = choice["message"].get("content")
+        if content is not None and not isinstance(content, str):
+            raise MalformedResponse("a message whose content is not text")
+    return sorted(choices, key=lambda c: int(c.get("index") or 0))

@@ -1,0 +1,54 @@
+"""``open_teacher``: from a recipe's ``TeacherSpec`` to a ready ``Teacher``.
+
+For kind ``embedded`` it starts the local llama.cpp server on the GGUF (the bundled
+SmolLM2, or a path in ``teacher.model``) and the returned teacher stops it on
+``close()``. For kind ``openai`` it resolves the key (environment, then keyring) and the
+price. Nothing is sent until the first request.
+"""
+
+from __future__ import annotations
+
+from engine.errors import DistillabError
+from engine.recipes import TeacherSpec
+from engine.store import Store
+from engine.teacher import local
+from engine.teacher.client import Teacher
+from engine.teacher.keys import resolve_key
+from engine.teacher.prices import FREE, price_for
+from engine.teacher.probe import ProbeReport, probe_endpoint
+
+OPENAI_URL = "https://api.openai.com/v1"
+
+
+def open_teacher(spec: TeacherSpec, *, store: Store | None = None, run_id: int | None = None,
+                 stage: str | None = None, backoff_s: float = 1.0) -> Teacher:
+    """A teacher for ``spec``; with ``store`` and ``run_id`` it caches, audits and budgets.
+
+    Use it as a context manager (or call ``close()``) so an embedded server is stopped.
+    ``backoff_s`` is the first retry's delay (doubling after each failed attempt).
+    """
+    if spec.kind == "embedded":
+        gguf = local.gguf_for(spec.model)
+        server = local.EmbeddedServer(gguf, n_ctx=spec.context_length).start()
+        return Teacher(spec, base_url=server.base_url, model=local.ALIAS,
+                       api_key=server.api_key, identity=local.model_identity(gguf),
+                       price=FREE, store=store, run_id=run_id, stage=stage, server=server,
+                       backoff_s=backoff_s)
+    base_url = (spec.base_url or OPENAI_URL).rstrip("/")
+    key = resolve_key(base_url, spec.api_key_env, use_keyring=spec.use_keyring)
+    price = price_for(spec.model, base_url=base_url,
+                      override=(spec.price_input_per_m, spec.price_output_per_m))
+    if price is None and spec.budget.max_usd is not None:
+        raise DistillabError(
+            f"teacher.budget.max_usd is set, but there is no price for model {spec.model!r} "
+            f"at {base_url}",
+            "set teacher.price_input_per_m and teacher.price_output_per_m (USD per million "
+            "tokens), add the model to prices.json in the data dir, or cap max_tokens instead")
+    return Teacher(spec, base_url=base_url, model=spec.model, api_key=key, identity=base_url,
+                   price=price, store=store, run_id=run_id, stage=stage, backoff_s=backoff_s)
+
+
+def probe_teacher(spec: TeacherSpec) -> ProbeReport:
+    """Probe the teacher a recipe names (starting the embedded server for the time it takes)."""
+    with open_teacher(spec) as teacher:
+        return probe_endpoint(teacher.base_url, teacher.model, teacher._key, timeout_s=spec.timeout_s)

@@ -1,0 +1,160 @@
+"""The embedded local teacher: llama-cpp-python serving a GGUF on 127.0.0.1, as a child process.
+
+``EmbeddedServer.start`` picks a free port, starts ``llama_cpp.server`` through
+``engine.teacher.guard`` (which makes the server die with this process, even on
+``kill -9``), waits until ``/v1/models`` answers, and gives back the base URL. The rest
+of the engine then talks to it like any OpenAI-compatible endpoint. The server gets a
+random API key for this session, so other local users cannot use it. ``stop`` ends it;
+an ``atexit`` hook stops servers a caller forgot.
+"""
+
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from engine.teacher.errors import TeacherError
+from engine.teacher.guard import KEY_ENV
+
+ALIAS = "embedded"
+# Loading the 98 MB SmolLM2 GGUF takes ~2 s on 2 cores; a 7B GGUF from a slow disk can
+# take a minute or more.
+START_TIMEOUT_S = 180.0
+_running: set[EmbeddedServer] = set()
+_digests: dict[tuple[str, int, float], str] = {}
+
+
+def gguf_for(model: str) -> Path:
+    """The GGUF a teacher.model names: 'embedded' (SmolLM2) or a path to a .gguf file."""
+    if model in ("embedded", ""):
+        from engine.embedded import gguf_path
+
+        return gguf_path()
+    path = Path(model).expanduser()
+    if not path.is_file() or path.suffix.lower() != ".gguf":
+        raise TeacherError("not_found", "embedded", f"{model} is not a GGUF file",
+                           "set teacher.model to 'embedded' or to the path of a .gguf file")
+    return path.resolve()
+
+
+def model_identity(gguf: Path) -> str:
+    """A stable name for the model file (cache keys must not depend on the port)."""
+    stat = gguf.stat()
+    memo = (str(gguf), stat.st_size, stat.st_mtime)
+    if memo not in _digests:
+        digest = hashlib.sha256()
+        with gguf.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        _digests[memo] = digest.hexdigest()[:16]
+    return f"embedded:{gguf.name}@{_digests[memo]}"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedServer:
+    """One llama.cpp server process serving ``gguf`` as model ``embedded``."""
+
+    def __init__(self, gguf: Path, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+        self.gguf = gguf
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.port = 0
+        self.api_key = secrets.token_urlsafe(24)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> EmbeddedServer:
+        self.port = free_port()
+        args = [sys.executable, "-m", "engine.teacher.guard", "--parent", str(os.getpid()), "--",
+                "--model", str(self.gguf), "--model_alias", ALIAS, "--host", "127.0.0.1",
+                "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--verbose", "False"]
+        if self.n_threads:
+            args += ["--n_threads", str(self.n_threads)]
+        env = {**os.environ, KEY_ENV: self.api_key}
+        root = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        fd, name = tempfile.mkstemp(prefix="distillab-llama-", suffix=".log")
+        self._log = Path(name)
+        with os.fdopen(fd, "wb") as log:
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=subprocess.STDOUT, env=env)
+        _running.add(self)
+        try:
+            self._wait_ready(timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout_s
+        request = urllib.request.Request(f"{self.base_url}/models",
+                                         headers={"Authorization": f"Bearer {self.api_key}"})
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise TeacherError("unreachable", f"embedded ({self.gguf.name})",
+                                   f"the llama.cpp server exited with code "
+                                   f"{self.proc.returncode}:\n{self.log_tail()}",
+                                   "check that the GGUF file is valid and that there is "
+                                   "enough memory; the log above says why")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200 and json.load(response).get("data"):
+                        return
+            except (urllib.error.URLError, OSError, ValueError):
+                pass
+            time.sleep(0.1)
+        raise TeacherError("unreachable", f"embedded ({self.gguf.name})",
+                           f"the llama.cpp server did not answer within {timeout_s:.0f} s:\n"
+                           f"{self.log_tail()}", "a large GGUF may need longer; check memory")
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self._log.read_text(errors="replace") if self._log else ""
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        proc, self.proc = self.proc, None
+        _running.discard(self)
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)
+        if self._log is not None:
+            self._log.unlink(missing_ok=True)
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_running):
+        server.stop()

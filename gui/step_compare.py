@@ -1,0 +1,175 @@
+"""The side-by-side view of two or three traces of one item, aligned step by step.
+
+Draws an ``engine.browse.Comparison`` as one rich-text table: a column per trace, a row
+per aligned step (gaps left empty), a verdict badge per step, the first wrong step of
+each trace highlighted, a word-level diff against the first column inside aligned steps,
+and per-step metrics (e.g. log-PPL) as small bars scaled over the whole comparison. One
+QTextBrowser instead of a widget per cell keeps a 50-step comparison well under 100 ms.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QTextBrowser
+
+from engine.browse import Cell, Comparison, wrong_rows
+from gui.theme import colours
+
+BAR_CHARS = 8  # a full metric bar, in block characters
+
+
+def _badge(verdict: str) -> str:
+    c = colours()
+    mark, colour = {"correct": ("✓", c.correct), "wrong": ("✗", c.wrong)}.get(
+        verdict, ("·", c.unknown))
+    return (f"<span style='background:{colour}; color:white; font-weight:bold'>"
+            f"&nbsp;{mark}&nbsp;</span>")
+
+
+def _diff_html(cell: Cell) -> str:
+    c = colours()
+    if cell.diff is None:
+        return html.escape(cell.text)
+    parts = []
+    for op, text in cell.diff:
+        esc = html.escape(text)
+        if op == "equal":
+            parts.append(esc)
+        elif op == "insert":
+            parts.append(f"<span style='background:{c.insert}'>{esc}</span>")
+        else:
+            parts.append(f"<span style='background:{c.delete}; text-decoration:line-through'>"
+                         f"{esc}</span>")
+    return "".join(parts)
+
+
+def _bars(cell: Cell, ranges: dict[str, tuple[float, float]]) -> str:
+    """Metrics as bars of block characters (eighths): far cheaper to lay out than tables."""
+    c = colours()
+    out = []
+    for name, value in sorted(cell.metrics.items()):
+        if not isinstance(value, int | float):
+            continue
+        low, high = ranges.get(name, (0.0, float(value)))
+        share = 1.0 if high <= low else (float(value) - low) / (high - low)
+        eighths = max(1, round(share * BAR_CHARS * 8))
+        bar = "█" * (eighths // 8) + ("", "▏", "▎", "▍", "▌", "▋", "▊", "▉")[eighths % 8]
+        out.append(f"<br><span style='color:{c.bar}'>{bar}</span>"
+                   f"<span style='color:{c.muted}; font-size:small'> {html.escape(name)} "
+                   f"{float(value):.2f}</span>")
+    return "".join(out)
+
+
+def comparison_html(comp: Comparison, current_row: int | None = None) -> str:
+    c = colours()
+    n = len(comp.traces)
+    width = f"{int(95 / max(n, 1))}%"
+    head = [f"<th width='5%' style='color:{c.muted}' title='row · similarity'>#</th>"]
+    for col, t in enumerate(comp.traces):
+        wrong = comp.first_wrong_row[col]
+        verdict = f" · {_badge(t.verdict)} {html.escape(t.verdict)}" if t.verdict else ""
+        first = (f"<br><span style='color:{c.wrong}'>first wrong step: row {wrong + 1}</span>"
+                 if wrong is not None else "")
+        head.append(f"<th width='{width}' align='left'>{html.escape(t.role)} "
+                    f"<span style='color:{c.muted}; font-weight:normal'>· "
+                    f"{html.escape(t.model or '?')} · run {t.run_id} · trace {t.id}"
+                    f"</span>{verdict}{first}</th>")
+    rows = ["<tr>" + "".join(head) + "</tr>"]
+    for r, cells in enumerate(comp.rows):
+        marker = "▶" if r == current_row else str(r + 1)
+        sim = comp.similarity[r]
+        num_bg = f" bgcolor='{c.accent}' style='color:white'" if r == current_row else ""
+        parts = [f"<td{num_bg} valign='top'><a name='row{r}'></a><b>{marker}</b><br>"
+                 f"<span style='color:{c.muted}; font-size:x-small; white-space:nowrap'>"
+                 f"{f'{sim:.1f}' if sim else ''}</span></td>"]
+        for col, cell in enumerate(cells):
+            if cell is None:
+                parts.append(f"<td style='color:{c.muted}' valign='top'>—</td>")
+                continue
+            is_first = comp.first_wrong_row[col] == r
+            bg = f" bgcolor='{c.wrong_row}'" if is_first else ""
+            first = (f" <span style='color:{c.wrong}; font-weight:bold'>first wrong step</span>"
+                     if is_first else "")
+            kind = "" if cell.kind == "step" else f" <i>{html.escape(cell.kind)}</i>"
+            parts.append(
+                f"<td{bg} valign='top'>{_badge(cell.verdict)} "
+                f"<span style='color:{c.muted}'>step {cell.index + 1}</span>{kind}{first}<br>"
+                f"{_diff_html(cell)}{_bars(cell, comp.metric_ranges)}</td>")
+        rows.append("<tr>" + "".join(parts) + "</tr>")
+    return (f"<table width='100%' cellspacing='0' cellpadding='6' border='1' "
+            f"style='border-color:{c.muted}; border-collapse:collapse'>" + "".join(rows) +
+            "</table>")
+
+
+class StepCompareView(QTextBrowser):
+    """Shows one Comparison; ``next_wrong`` / ``previous_wrong`` move between wrong steps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.comparison: Comparison | None = None
+        self.current_row: int | None = None
+        self.setOpenLinks(False)
+        # a scroll bar that comes and goes makes Qt lay the table out twice (~20 ms more)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOn)
+        self.setPlaceholderText("Select a trace to lay the traces of its item side by side.")
+
+    def show_comparison(self, comp: Comparison) -> None:
+        self.comparison = comp
+        firsts = [r for r in comp.first_wrong_row if r is not None]
+        self.current_row = min(firsts) if firsts else None
+        self._render()
+
+    def _render(self) -> None:
+        if self.comparison is None:
+            self.clear()
+            return
+        self.setHtml(comparison_html(self.comparison, self.current_row))
+        if self.current_row is not None:
+            self.scrollToAnchor(f"row{self.current_row}")
+
+    def _move(self, direction: int) -> int | None:
+        if self.comparison is None:
+            return None
+        wrong = wrong_rows(self.comparison)
+        if not wrong:
+            return None
+        at = -1 if self.current_row is None else self.current_row
+        ahead = [r for r in wrong if (r > at if direction > 0 else r < at)]
+        if ahead:
+            self.current_row = ahead[0] if direction > 0 else ahead[-1]
+        else:  # wrap around
+            self.current_row = wrong[0] if direction > 0 else wrong[-1]
+        self._render()
+        return self.current_row
+
+    def next_wrong(self) -> int | None:
+        return self._move(+1)
+
+    def previous_wrong(self) -> int | None:
+        return self._move(-1)
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    from PySide6.QtWidgets import QApplication
+
+    from engine.browse import compare_traces
+    from engine.store import Store
+    from gui.sample_data import make_sample_project
+
+    app = QApplication(sys.argv)
+    db = Path("/tmp/distillab-compare-preview.db")
+    ids = make_sample_project(db) if not db.exists() else {
+        "teacher_trace": 31, "student_trace": 32, "reviser_trace": 33}
+    with Store(db) as store:
+        comparison = compare_traces(store, [ids["teacher_trace"], ids["student_trace"],
+                                            ids["reviser_trace"]])
+    view = StepCompareView()
+    view.show_comparison(comparison)
+    view.resize(1200, 600)
+    view.show()
+    sys.exit(app.exec())
