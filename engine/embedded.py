@@ -25,6 +25,9 @@ MODEL_NAME = "SmolLM2-135M-Instruct"
 # Dequantised GGUF weights saved as fp32 safetensors reload bit-exactly; 1e-4 leaves room
 # for kernel differences while catching a wrong tensor mapping (differences of order 1).
 PARITY_TOLERANCE = 1e-4
+# Bumped when the conversion changes, so folders converted by an older version are redone
+# (2: config.json without the GGUF's quantization_config).
+MANIFEST_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ def _manifest_ok(folder: Path, gguf_sha: str) -> bool:
     if not manifest.is_file():
         return False
     data = json.loads(manifest.read_text())
-    if data.get("gguf_sha256") != gguf_sha:
+    if data.get("gguf_sha256") != gguf_sha or data.get("format") != MANIFEST_FORMAT:
         return False
     return all((folder / name).is_file() and (folder / name).stat().st_size == size
                for name, size in data.get("files", {}).items())
@@ -75,8 +78,13 @@ def _convert(gguf: Path, out: Path) -> float:
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                   dtype=torch.float32)
     # save_pretrained fails on a GGUF-loaded model; a fresh one from its config saves fine.
+    # The weights are dequantised to fp32, so the GGUF's quantization_config must not travel
+    # with them (bitsandbytes refuses to load a model that says it is already quantised).
+    config = loaded.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
     fresh = AutoModelForCausalLM.from_config(  # type: ignore[no-untyped-call]
-        loaded.config, dtype=torch.float32)
+        config, dtype=torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     fresh.save_pretrained(out)
     tokenizer.save_pretrained(out)
@@ -105,9 +113,12 @@ def embedded_model(convert: bool = True) -> EmbeddedModel:
                                  f"{diff:.2e} (tolerance {PARITY_TOLERANCE:g})",
                                  "report this with your transformers version")
         files = {p.name: p.stat().st_size for p in tmp.iterdir() if p.is_file()}
+        if "quantization_config" in json.loads((tmp / "config.json").read_text()):
+            raise DistillabError(f"converting {gguf.name} kept a quantization_config",
+                                 "report this with your transformers version")
         (tmp / "distillab-manifest.json").write_text(json.dumps(
-            {"gguf": str(gguf), "gguf_sha256": gguf_sha, "parity_max_abs_diff": diff,
-             "files": files}, indent=2))
+            {"format": MANIFEST_FORMAT, "gguf": str(gguf), "gguf_sha256": gguf_sha,
+             "parity_max_abs_diff": diff, "files": files}, indent=2))
         if folder.exists():
             shutil.rmtree(folder)
         tmp.rename(folder)

@@ -42,12 +42,15 @@ def run_report(db_path: str | Path, run_id: int) -> RenderableType:
         solve = sorted((int(name.split("@")[1]), value) for name, value in metrics.items()
                        if re.fullmatch(r"solve@\d+", name))
         if solve:
-            n = metrics.get("programs_per_item")
+            per_item = metrics.get("programs_per_item")
             table = Table("k", "solve@k", "95% CI (bootstrap over items)",
-                          title=f"solve@k (n = {n:g} programs per item)" if n else "solve@k")
+                          title=f"solve@k (n = {per_item:g} programs per item)" if per_item
+                          else "solve@k")
             for k, value in solve:
-                low, high = metrics.get(f"solve@{k}_ci_low"), metrics.get(f"solve@{k}_ci_high")
-                ci = f"{low:.3f} – {high:.3f}" if low is not None and high is not None else ""
+                ci_low = metrics.get(f"solve@{k}_ci_low")
+                ci_high = metrics.get(f"solve@{k}_ci_high")
+                ci = f"{ci_low:.3f} – {ci_high:.3f}" if ci_low is not None and ci_high is not None \
+                    else ""
                 table.add_row(str(k), f"{value:.3f}", ci)
             parts.append(table)
             grid = sorted(name for name in metrics if name.startswith("grid/"))

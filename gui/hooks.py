@@ -5,7 +5,7 @@ without model libraries, and says "not available yet" when that module is not th
 The views call only these functions; when an engine API lands or changes, only this file
 changes. Pending at the time of writing:
 
-- ``probe_teacher``  -> engine.teacher.probe.probe(base_url, model, api_key)      (issue 3)
+- ``probe_teacher``  -> engine.teacher.probe.probe_endpoint(base_url, model, key)  (done)
 - ``estimate_memory`` -> engine.student.memory.estimate(model, quantization, lora_r,
                          max_length, batch_size)                                   (issue 4)
 - ``template_preview`` -> engine.student.template.render_example(model, messages)  (issue 4)
@@ -70,14 +70,15 @@ def list_models(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> H
 
 def probe_teacher(base_url: str, model: str, api_key: str | None) -> HookResult:
     """Capability probe of a teacher endpoint (latency, logprobs, JSON mode...)."""
-    probe = _engine_function("engine.teacher.probe", "probe")
+    probe = _engine_function("engine.teacher.probe", "probe_endpoint")
     if probe is None:
         return _pending("Capability probe", "engine.teacher.probe", 3)
     try:
-        report = probe(base_url, model, api_key)
+        # local servers (llama.cpp, vLLM, Ollama) accept any key; the client needs one
+        report = probe(base_url, model, api_key or "not-needed", timeout_s=30.0)
     except Exception as exc:  # a user-fixable DistillabError or a bug: show it, keep the window
         return HookResult(True, False, f"probe failed: {exc}")
-    return HookResult(True, True, str(report), report)
+    return HookResult(True, report.chat_format, "\n".join(report.lines()), report)
 
 
 def estimate_memory(model: str, quantization: str, lora_r: int, max_length: int,

@@ -8,6 +8,7 @@ the curve data the review asks for: solve@k against k (samples) and against teac
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from engine.paradigms import explain_params as P
@@ -27,6 +28,14 @@ def ask_all(teacher: Any, requests: list[Any]) -> tuple[list[Any], Exception | N
         return list(teacher.chat_many(requests)), None
     except BudgetExhausted as stop:
         return list(stop.results), stop
+
+
+def trained_adapter(ctx: StageContext) -> Path | None:
+    """The Reasoner adapter the train stage registered (None: no training in this recipe)."""
+    from engine.store import runs
+
+    adapters = [a for a in runs.artifacts(ctx.store, ctx.run_id) if a["kind"] == "adapter"]
+    return Path(adapters[-1]["path"]) if adapters else None
 
 
 def _params(ctx: StageContext, kind: type[Any]) -> Any:
@@ -62,9 +71,8 @@ def plan(ctx: StageContext) -> None:
         return
     from engine.student import load_student, sample
 
-    adapter = ctx.files / "reasoner" / "adapter"
     model, tokenizer = load_student(ctx.recipe.student, for_training=False,
-                                    adapter=adapter if adapter.exists() else None)
+                                    adapter=trained_adapter(ctx))
     template = ctx.loaded.stage_params["train"].template  # type: ignore[attr-defined]
     for start in range(0, len(pending), p.batch_size):
         chunk = pending[start:start + p.batch_size]
@@ -155,9 +163,8 @@ def code(ctx: StageContext) -> None:
     else:
         from engine.student import load_student, sample
 
-        adapter = ctx.files / "reasoner" / "adapter"
         model, tokenizer = load_student(ctx.recipe.student, for_training=False,
-                                        adapter=adapter if adapter.exists() else None)
+                                        adapter=trained_adapter(ctx))
         for start in range(0, len(pending), p.batch):
             chunk = pending[start:start + p.batch]
             outs = sample(model, tokenizer,

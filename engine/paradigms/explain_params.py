@@ -34,7 +34,8 @@ class ExplainParams(_Params):
     solve_template: str = Field("prompts/explain/solver.j2", description="Prompt of the "
                                 "solve-based baseline.")
     splits: list[Literal["train", "validation"]] = Field(
-        default_factory=lambda: ["train", "validation"], description="Splits to explain.")
+        default_factory=lambda: ["train", "validation"],  # type: ignore[arg-type]
+        description="Splits to explain.")
     max_tokens: int | None = Field(None, gt=0, description="Overrides teacher.max_tokens.")
     batch: int = Field(16, ge=1, description="Items sent to the teacher together; each is "
                        "committed on its own.")
