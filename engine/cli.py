@@ -90,7 +90,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from engine import runner
     from engine.recipes import load_recipe
 
-    loaded = load_recipe(args.recipe)
+    loaded = load_recipe(args.recipe, args.set)
     with ConsoleReporter() as reporter:
         run_id, status = runner.run_recipe(loaded, args.db, on_event=reporter)
     console.print(f"Look at it: distillab show {run_id} --db {args.db}")
@@ -157,16 +157,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from engine import runner
     from engine.recipes import load_recipe
 
-    recipe = RECIPES_DIR / "smoke.yaml"
-    console.print(f"Distillab demo: recipe {recipe}")
-    loaded = load_recipe(recipe)
+    recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
+    console.print(f"Distillab demo: {recipe}\n"
+                  "Explain-based distillation on the bundled problems, with the embedded "
+                  "SmolLM2-135M as teacher, student and coder (a few minutes on 2 CPU cores; "
+                  "a 135M model solves little, but every stage is real).")
+    loaded = load_recipe(recipe, args.set)
     with ConsoleReporter() as reporter:
         run_id, status = runner.run_recipe(loaded, args.db, on_event=reporter)
     from engine.report import run_report
 
     console.print(run_report(args.db, run_id))
-    console.print(f"The database is {Path(args.db).resolve()}\n"
-                  f"Open it: distillab gui --db {args.db}   or   sqlite3 {args.db}")
+    db = Path(args.db).resolve()
+    console.print(f"The database is {db}\n"
+                  f"Look at the traces: distillab gui --db {db}   (Traces view)\n"
+                  f"             or:    distillab export {run_id} --db {db}   or   sqlite3 {db}")
     return _exit_code(status)
 
 
@@ -195,6 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = verb("run", "Run a recipe from the start.")
     p.add_argument("recipe", type=Path, help="recipe YAML file")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value, e.g. --set dataset.limit=20 "
+                        "--set teacher.model=gpt-4o (repeatable; values are YAML)")
     p.set_defaults(func=cmd_run)
     p = verb("resume", "Go on with a stopped, failed or killed run from its last finished unit.")
     p.add_argument("run_id", type=int)
@@ -215,6 +223,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output file (default: beside the db)")
     p.set_defaults(func=cmd_export)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
+    p.add_argument("--recipe", type=Path, default=None,
+                   help="another recipe to run as the demo (default: recipes/explain-demo.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a recipe value (as for `run`)")
     p.set_defaults(func=cmd_demo)
     p = verb("teacher", "Teacher endpoints: check one, raise a run's budget, store a key.")
     from engine.teacher.cli import add_teacher_verbs

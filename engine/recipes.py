@@ -359,12 +359,42 @@ def parse_recipe(text: str, source: str = "<recipe>", base_dir: Path | None = No
     return LoadedRecipe(recipe, text, source, base_dir, stage_params)
 
 
-def load_recipe(path: str | Path) -> LoadedRecipe:
-    """Read and validate a recipe file."""
+def apply_overrides(text: str, overrides: list[str], source: str = "<recipe>") -> str:
+    """Recipe text with ``key.path=value`` overrides applied (values parsed as YAML).
+
+    The result is what the run stores as its recipe snapshot, so it records exactly what
+    ran; comments of the original are not kept, a header names the overrides instead.
+    """
+    if not overrides:
+        return text
+    data = yaml.safe_load(text)
+    problems = []
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            problems.append(Problem(source, None, item, "an override must look like "
+                                    "key.path=value", "e.g. --set dataset.limit=10"))
+            continue
+        node = data
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            if not isinstance(node.get(part), dict):
+                node[part] = {}
+            node = node[part]
+        node[parts[-1]] = yaml.safe_load(raw)
+    if problems:
+        raise RecipeError(problems)
+    header = f"# {source} with overrides: {' '.join(overrides)}\n"
+    return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedRecipe:
+    """Read and validate a recipe file, with optional ``key.path=value`` overrides."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecipeError([Problem(str(p), None, "", f"cannot read the recipe: {exc.strerror}",
                                    "check the path")]) from None
+    text = apply_overrides(text, overrides or [], str(p))
     return parse_recipe(text, str(p), p.resolve().parent)

@@ -17,7 +17,8 @@ per request, in order:
 - ``ok``             answer normally
 
 A wrong or missing bearer key gives 401 (when ``api_key`` is set); an unknown model 404.
-Models named ``*reasoner*`` return ``reasoning_content``. ``honor_n=False`` mimics servers
+Models named ``*reasoner*`` return ``reasoning_content``. ``server.responder`` (a function of
+the request and the sample index) replaces the echo with scripted answers. ``honor_n=False`` mimics servers
 (llama.cpp) that return one choice whatever ``n`` asks for.
 
 Run alone: ``python tests/fake_openai_server.py --delay 0.2`` prints ``PORT <n>``.
@@ -31,6 +32,7 @@ import collections
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 DEFAULT_MODELS = ("fake-model", "fake-reasoner")
@@ -52,6 +54,8 @@ class FakeServer:
         self.requests = 0  # every HTTP request received
         self.bodies: list[dict[str, Any]] = []
         self.keep_bodies = True
+        # (request, sample index) -> answer text; None: echo the prompt
+        self.responder: Callable[[dict[str, Any], int], str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._server: asyncio.base_events.Server | None = None
         self._thread: threading.Thread | None = None
@@ -197,7 +201,8 @@ class FakeServer:
         n = int(request.get("n") or 1) if self.honor_n else 1
         choices = []
         for i in range(n):
-            text = f"echo {i} seed {request.get('seed')}: {prompt}"
+            text = (self.responder(request, i) if self.responder is not None
+                    else f"echo {i} seed {request.get('seed')}: {prompt}")
             message: dict[str, Any] = {"role": "assistant", "content": text}
             if "reasoner" in str(request.get("model")):
                 message["reasoning_content"] = f"thinking about {prompt}"

@@ -88,9 +88,26 @@ def test_validate(tmp_path, capsys):
 
 
 def test_demo_runs_and_says_where_the_database_is(db_path, capsys):
-    assert main(["demo", "--db", str(db_path)]) == 0
+    """The demo verb's plumbing, on the model-free smoke recipe (the explain demo itself runs
+    in tests/test_explain_demo.py)."""
+    assert main(["demo", "--db", str(db_path), "--recipe", str(RECIPES_DIR / "smoke.yaml")]) == 0
     out = capsys.readouterr().out
     assert "completed" in out and str(db_path.resolve()) in out.replace("\n", "")
+    assert "distillab gui --db" in out
+
+
+def test_run_with_overrides_stores_what_ran(tmp_path, db_path, math_rows, capsys):
+    recipe = _recipe(tmp_path, math_rows)
+    assert main(["run", str(recipe), "--db", str(db_path), "--set", "dataset.limit=4",
+                 "--set", "stages.summary.confidence=0.9"]) == 0
+    from engine.store import Store, runs, traces
+
+    with Store(db_path) as store:
+        run = runs.get_run(store, 1)
+        assert "dataset.limit=4" in run.recipe_yaml and "confidence: 0.9" in run.recipe_yaml
+        assert traces.count_traces(store, 1) == 4
+    assert main(["run", str(recipe), "--db", str(db_path), "--set", "nonsense"]) == 1
+    assert "key.path=value" in capsys.readouterr().err
 
 
 @pytest.mark.gui

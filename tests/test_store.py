@@ -155,3 +155,22 @@ def test_items_and_metrics_and_artifacts(db_path, tmp_path):
         art = runs.artifacts(store, run_id)[0]
     assert art["bytes"] == 3
     assert art["sha256"] == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+
+
+def test_two_processes_creating_the_same_database_at_once(tmp_path):
+    """The GUI and a job's worker may open a new project together: one migrates, the
+    other sees the result (no 'table already exists')."""
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    db = tmp_path / "race.db"
+    code = ("import sys; from engine.store import Store\n"
+            "for _ in range(1): Store(sys.argv[1]).close()\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(db)], cwd=ROOT,
+                              stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [p.communicate(timeout=60)[1].decode() for p in procs]
+    assert all(p.returncode == 0 for p in procs), errors
+    with Store(db) as store:
+        assert user_version(store.conn) == LATEST_VERSION

@@ -202,3 +202,14 @@ def test_out_of_memory_halves_the_batch_and_resumes(tiny, tmp_path):
     assert "checkpoint-2" in note and note in notes
     # Steps 1-3 ran with 4x1; the retry resumed after step 2 with 2x2.
     assert cb.batches == [(1, 4, 1), (2, 4, 1), (3, 4, 1), (3, 2, 2), (4, 2, 2), (5, 2, 2)]
+
+
+def test_examples_cut_off_by_max_length_are_a_clear_error(tiny, tmp_path):
+    from engine.errors import DistillabError
+    from engine.student import train_sft
+
+    rows = [{**row, "prompt": [{"role": "user", "content": "What is the answer? " * 20}]}
+            for row in sft_rows(4)]
+    with pytest.raises(DistillabError, match=r"raise student\.max_length to at least"):
+        train_sft(rows, student=_student(tiny, "none").model_copy(update={"max_length": 16}),
+                  training=_training(max_steps=1), out_dir=tmp_path / "out")

@@ -191,7 +191,7 @@ def train(ctx: StageContext) -> None:
     result = train_sft(rows, student=ctx.recipe.student, training=ctx.recipe.training,
                        out_dir=ctx.files / "reasoner", eval_rows=eval_rows,
                        on_event=lambda name, value, step: _train_event(ctx, name, value, step),
-                       should_stop=ctx.cancel_requested, seed=ctx.recipe.seed)
+                       should_stop=ctx.cancel_requested, on_log=ctx.log, seed=ctx.recipe.seed)
     from engine.store import runs
 
     runs.add_artifact(ctx.store, ctx.run_id, "adapter", result.adapter_dir,

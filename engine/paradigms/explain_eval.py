@@ -8,6 +8,7 @@ the curve data the review asks for: solve@k against k (samples) and against teac
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -142,10 +143,13 @@ def code(ctx: StageContext) -> None:
                           stage=ctx.stage) as teacher:
             for start in range(0, len(pending), p.batch):
                 chunk = pending[start:start + p.batch]
+                # the seed follows the plan index: two plans with the same text still get
+                # their own samples (and their own cache entries)
                 results, stop = ask_all(teacher, [
                     Request(messages=[{"role": "user", "content": prompt(u.value)}],
                             n=p.codes_per_plan, temperature=p.temperature,
-                            max_tokens=p.max_tokens) for u in chunk])
+                            max_tokens=p.max_tokens,
+                            seed=ctx.recipe.seed * 1000 + u.value.sample_index) for u in chunk])
                 for unit, r in zip(chunk, results, strict=True):
                     if r is None:  # not sent: the budget ran out first
                         continue
@@ -188,7 +192,9 @@ def evaluate(ctx: StageContext) -> None:
     by_item = {it.id: it for it in _eval_items(ctx)}
     programs = [t for t in _all(ctx, "code", "coder") if t.item_id in by_item]
     pending = list(ctx.pending(programs, key=lambda t: str(t.id)))
-    chunk_size = 64
+    # each chunk runs in parallel, then its results commit: small enough that a kill loses
+    # little, large enough to keep every sandbox worker busy
+    chunk_size = 4 * (p.workers or os.cpu_count() or 1)
     for start in range(0, len(pending), chunk_size):
         chunk = pending[start:start + chunk_size]
         results = run_programs(p.task, [((u.value.parsed or {}).get("program") or "",

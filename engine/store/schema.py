@@ -152,14 +152,21 @@ def migrate(conn: sqlite3.Connection, target: int = LATEST_VERSION) -> list[int]
         )
     db = sqlite_utils.Database(conn)
     done: list[int] = []
-    for version in range(current, target):
+    while current < target:
         conn.execute("BEGIN IMMEDIATE")
         try:
-            MIGRATIONS[version](db)
-            conn.execute(f"PRAGMA user_version = {version + 1}")
+            # read again under the write lock: another process (the GUI and a worker opening
+            # a new project together) may have migrated since we looked
+            current = user_version(conn)
+            if current >= target:
+                conn.execute("COMMIT")
+                break
+            MIGRATIONS[current](db)
+            conn.execute(f"PRAGMA user_version = {current + 1}")
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        done.append(version + 1)
+        current += 1
+        done.append(current)
     return done

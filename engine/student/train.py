@@ -223,6 +223,7 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
     # reproducible from its seed (the Trainer only seeds later).
     set_seed(seed)
     model, tokenizer = load_student(student, for_training=True)
+    _check_lengths(tokenizer, rows, student.max_length, log)
     # Restored when an OOM strikes before the first checkpoint: a retry must not start
     # from half-trained adapters.
     initial = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
@@ -235,6 +236,10 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
         trainer = make(model, tokenizer, rows, student=student, training=training,
                        out_dir=out_dir, eval_rows=eval_rows, batch=batch, accum=accum,
                        seed=seed, callbacks=cbs, log=log, **extra)
+        # the Trainer prints every log dict to stdout; ours go out as events instead
+        from transformers.trainer_callback import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)
         checkpoint = last_checkpoint(out_dir)
         if checkpoint is not None:
             step = int(checkpoint.name.split("-")[-1])
@@ -281,6 +286,31 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
     done.write_text(result.to_json())
     result.model, result.tokenizer = trainer.model, tokenizer
     return result
+
+
+def _check_lengths(tokenizer: Any, rows: Sequence[dict[str, Any]], max_length: int,
+                   log: LogFn) -> None:
+    """Rows whose completion is cut off entirely by max_length train nothing (TRL drops
+    them); say so here, with the fix, instead of failing later inside the Trainer."""
+    if "chosen" in rows[0]:  # DPO rows: TRL truncates prompt and answers on its own terms
+        return
+    lengths = []
+    lost = 0
+    for row in rows:
+        encoded = encode_example(tokenizer, row["prompt"], row["completion"])
+        lengths.append(len(encoded.input_ids))
+        if not any(encoded.completion_mask[:max_length]):
+            lost += 1
+    if lost == len(rows):
+        raise DistillabError(
+            f"all {len(rows)} training examples are longer than student.max_length "
+            f"({max_length} tokens) before their completion starts, so nothing would be "
+            f"trained (longest example: {max(lengths)} tokens)",
+            f"raise student.max_length to at least {sorted(lengths)[len(lengths) // 2]} "
+            "(the median example), or shorten the prompts")
+    if lost:
+        log(f"{lost} of {len(rows)} training examples lose their whole completion at "
+            f"max_length {max_length} and are skipped; raise student.max_length to keep them")
 
 
 def _summary(history: list[dict[str, Any]]) -> dict[str, float]:

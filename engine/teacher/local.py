@@ -92,8 +92,10 @@ class EmbeddedServer:
         args = [sys.executable, "-m", "engine.teacher.guard", "--parent", str(os.getpid()), "--",
                 "--model", str(self.gguf), "--model_alias", ALIAS, "--host", "127.0.0.1",
                 "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--verbose", "False"]
-        if self.n_threads:
-            args += ["--n_threads", str(self.n_threads)]
+        # llama-cpp-python's server defaults to half the cores (1 on a 2-core laptop), which
+        # halves generation speed here (20 vs 37 tokens/s for SmolLM2-135M): use them all.
+        threads = self.n_threads or os.cpu_count() or 1
+        args += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
         env = {**os.environ, KEY_ENV: self.api_key}
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
