@@ -74,6 +74,9 @@ def _convert(gguf: Path, out: Path) -> float:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from engine.quiet import quiet_libraries
+
+    quiet_libraries()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                   dtype=torch.float32)

@@ -39,10 +39,11 @@ def default_db() -> Path:
     return Path(env) if env else data_dir() / "distillab.db"
 
 
-def run_dir(db_path: Path, run_id: int) -> Path:
+def run_dir(db_path: Path, run_id: int, create: bool = True) -> Path:
     """Folder for a run's large files (checkpoints, adapters, exports), beside the database."""
     path = db_path.resolve().parent / f"{db_path.stem}-files" / f"run-{run_id}"
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 

@@ -43,7 +43,7 @@ def create(store: Store, loaded: LoadedRecipe) -> int:
 def execute(store: Store, run_id: int, *, on_event: EventSink | None = None,
             cancelled: CancelCheck | None = None) -> str:
     """Run (or resume) every unfinished stage of a run; returns the final status."""
-    emit = on_event or (lambda e: None)
+    emit = _logging_sink(run_log_path(store.path, run_id), on_event or (lambda e: None))
     check = cancelled or _never
     run = runs.get_run(store, run_id)
     base_dir = Path(run.recipe_path).resolve().parent if run.recipe_path else None
@@ -99,6 +99,34 @@ def execute(store: Store, run_id: int, *, on_event: EventSink | None = None,
     runs.set_run(store, run_id, status="completed", finished_at=now(), pid=None)
     emit(ev.JobFinished(run_id, "completed", "all stages finished", time.monotonic() - t0))
     return "completed"
+
+
+def run_log_path(db_path: Path, run_id: int) -> Path:
+    """The run's log file (its Log, failure and end events, appended across resumes)."""
+    from engine.paths import run_dir
+
+    return run_dir(db_path, run_id, create=False) / "run.log"
+
+
+def _logging_sink(path: Path, sink: EventSink) -> EventSink:
+    """Pass events on, and append what a person reads later (logs, errors) to the log file,
+    so a stored run shows its log in the GUI after the job is gone."""
+    def emit(event: ev.Event) -> None:
+        line = None
+        if isinstance(event, ev.Log):
+            line = f"{event.level} {event.stage or 'run'}: {event.message}"
+        elif isinstance(event, ev.StageStarted):
+            line = f"info {event.stage}: started"
+        elif isinstance(event, ev.JobFailed):
+            line = f"error run: {event.error}\n  fix: {event.hint}"
+        elif isinstance(event, ev.JobFinished):
+            line = f"info run: {event.status}: {event.message}"
+        if line is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a", encoding="utf-8") as fh:
+                fh.write(f"{now()} {line}\n")
+        sink(event)
+    return emit
 
 
 def _end(store: Store, run_id: int, stage: str | None, status: str, message: str,

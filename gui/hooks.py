@@ -3,12 +3,11 @@
 Each hook imports its engine module lazily, when the user asks for it, so the GUI starts
 without model libraries, and says "not available yet" when that module is not there.
 The views call only these functions; when an engine API lands or changes, only this file
-changes. Pending at the time of writing:
+changes. The hooks:
 
 - ``probe_teacher``  -> engine.teacher.probe.probe_endpoint(base_url, model, key)  (done)
-- ``estimate_memory`` -> engine.student.memory.estimate(model, quantization, lora_r,
-                         max_length, batch_size)                                   (issue 4)
-- ``template_preview`` -> engine.student.template.render_example(model, messages)  (issue 4)
+- ``estimate_memory`` -> engine.student.memory.estimate_for_student (+ nvidia-smi)  (done)
+- ``template_preview`` -> engine.student.chat.render_example                        (done)
 
 ``list_models`` works today: any OpenAI-compatible endpoint answers GET {base_url}/models.
 """
@@ -81,30 +80,78 @@ def probe_teacher(base_url: str, model: str, api_key: str | None) -> HookResult:
     return HookResult(True, report.chat_format, "\n".join(report.lines()), report)
 
 
+def _student_path(model: str) -> str | None:
+    """A student name as a loadable path or hub id; None while the embedded model is not
+    converted yet (its first run converts it, in the worker, not in the window)."""
+    if model in ("", "embedded"):
+        from engine.embedded import embedded_model
+
+        folder = embedded_model(convert=False).hf_dir
+        return str(folder) if (folder / "config.json").is_file() else None
+    return model
+
+
+def _free_gpu_bytes() -> int | None:
+    """Free memory of the first GPU via nvidia-smi: the window never opens a CUDA context."""
+    import shutil
+    import subprocess
+
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=memory.free", "--format=csv,noheader,"
+                              "nounits"], capture_output=True, text=True, timeout=5).stdout
+        return int(out.split()[0]) * 1024 * 1024
+    except (OSError, ValueError, IndexError, subprocess.SubprocessError):
+        return None
+
+
 def estimate_memory(model: str, quantization: str, lora_r: int, max_length: int,
                     batch_size: int) -> HookResult:
-    """Pre-flight peak-memory estimate of training the student."""
-    estimate = _engine_function("engine.student.memory", "estimate")
-    if estimate is None:
-        return _pending("Memory estimate", "engine.student.memory", 4)
+    """Pre-flight peak-memory estimate of training the student (reads only its config)."""
     try:
-        report = estimate(model, quantization, lora_r, max_length, batch_size)
-    except Exception as exc:
-        return HookResult(True, False, f"memory estimate failed: {exc}")
-    return HookResult(True, True, str(report), report)
+        from engine.student.memory import estimate_for_student, memory_warning
+    except ImportError:
+        return _pending("Memory estimate", "engine.student.memory", 4)
+    path = _student_path(model)
+    if path is None:
+        return HookResult(True, False, "the embedded model is converted on its first run; "
+                          "the estimate shows after that")
+    try:
+        est = estimate_for_student(path, quantization=quantization, lora_r=lora_r,
+                                   seq_len=max_length, batch=batch_size)
+    except Exception as exc:  # unknown id, no network, unreadable config: say so
+        return HookResult(True, False, f"cannot read the model's config: {exc}")
+    free = _free_gpu_bytes()
+    warning = memory_warning(est, free, batch=batch_size)
+    if warning:
+        return HookResult(True, False, "⚠ " + warning, est)
+    where = f"; {free / 2**30:.1f} GiB free on the GPU" if free else "; no GPU found here"
+    return HookResult(True, True, est.describe() + where, est)
 
 
 def template_preview(model: str, messages: list[dict[str, str]]) -> HookResult:
     """One training example rendered with the student's chat template, as a list of
     (text, trained) spans: trained tokens are the completion, masked ones the prompt."""
-    render = _engine_function("engine.student.template", "render_example")
-    if render is None:
-        return _pending("Chat-template preview", "engine.student.template", 4)
     try:
-        spans = render(model, messages)
+        from engine.student.chat import render_example
+    except ImportError:
+        return _pending("Chat-template preview", "engine.student.chat", 4)
+    path = _student_path(model)
+    if path is None:
+        return HookResult(True, False, "the embedded model is converted on its first run; "
+                          "the preview shows after that")
+    try:
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        spans = render_example(tokenizer, messages[:-1], messages[-1]["content"])
     except Exception as exc:
         return HookResult(True, False, f"chat-template preview failed: {exc}")
-    return HookResult(True, True, "", spans)
+    trained = sum(s.n_tokens for s in spans if s.trained)
+    total = sum(s.n_tokens for s in spans)
+    return HookResult(True, True, f"{trained} of {total} tokens trained",
+                      [(s.text, s.trained) for s in spans])
 
 
 def keyring_key(service: str, name: str) -> str | None:

@@ -158,7 +158,7 @@ class MonitorView(QWidget):
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(LOG_LINES)
         self.log.setStyleSheet("font-family: monospace;")
-        self.log.setPlaceholderText("The log shows the events of a job started in this window; "
+        self.log.setPlaceholderText("No log yet for this run; "
                                     "a stored run shows its stages, metrics and errors above.")
         rv.addWidget(self.log, 1)
 
@@ -230,6 +230,7 @@ class MonitorView(QWidget):
             state = browse.run_state(store, run_id)
         if run_id != self.run_id:
             self.log.clear()
+            self._load_log(run_id)
         self.run_id = run_id
         self.table.blockSignals(True)
         for i in range(self.table.rowCount()):
@@ -326,6 +327,15 @@ class MonitorView(QWidget):
             if banner[0]:  # keep the failure message (a killed worker left no error row)
                 self.banner_text.setText(banner[1])
                 self.banner.show()
+
+    def _load_log(self, run_id: int) -> None:
+        """The stored log of a run (engine/runner.py appends it to run.log), its last lines."""
+        from engine.runner import run_log_path
+
+        path = run_log_path(self.db_path, run_id)
+        if path.is_file():
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            self.log.setPlainText("\n".join(lines[-LOG_LINES:]))
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)

@@ -49,6 +49,8 @@ def test_smoke_run_completes_with_events_and_results(tmp_path, db_path, math_row
     last = [e for e in seen if isinstance(e, ev.Progress) and e.stage == "echo"][-1]
     assert (last.done, last.total) == (10, 10) and last.eta_s == 0.0
     _exactly_once(db_path, run_id, 10)
+    log = runner.run_log_path(db_path, run_id).read_text()
+    assert "echo: started" in log and "accuracy 8/10" in log and "completed" in log
     with Store(db_path) as store:
         metrics = runs.latest_metrics(store, run_id)
         assert metrics["accuracy"] == pytest.approx(0.8)  # items 8 and 9 have wrong gold

@@ -69,7 +69,7 @@ def explain(ctx: StageContext) -> None:
     flagged = 0
     with open_teacher(ctx.recipe.teacher, store=ctx.store, run_id=ctx.run_id,
                       stage=ctx.stage) as teacher:
-        for chunk in _chunks(pending, p.batch):
+        for chunk in _chunks(pending, p.batch or ctx.recipe.teacher.concurrency):
             requests: list[Any] = []
             spans: list[tuple[int, int]] = []
             for unit in chunk:

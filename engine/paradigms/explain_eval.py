@@ -141,8 +141,9 @@ def code(ctx: StageContext) -> None:
 
         with open_teacher(ctx.recipe.teacher, store=ctx.store, run_id=ctx.run_id,
                           stage=ctx.stage) as teacher:
-            for start in range(0, len(pending), p.batch):
-                chunk = pending[start:start + p.batch]
+            size = p.batch or ctx.recipe.teacher.concurrency
+            for start in range(0, len(pending), size):
+                chunk = pending[start:start + size]
                 # the seed follows the plan index: two plans with the same text still get
                 # their own samples (and their own cache entries)
                 results, stop = ask_all(teacher, [
@@ -169,13 +170,14 @@ def code(ctx: StageContext) -> None:
 
         model, tokenizer = load_student(ctx.recipe.student, for_training=False,
                                         adapter=trained_adapter(ctx))
-        for start in range(0, len(pending), p.batch):
-            chunk = pending[start:start + p.batch]
+        size = p.batch or 8
+        for start in range(0, len(pending), size):
+            chunk = pending[start:start + size]
             outs = sample(model, tokenizer,
                           [[{"role": "user", "content": prompt(u.value)}] for u in chunk],
                           k=p.codes_per_plan, temperature=p.temperature, top_p=1.0,
                           max_new_tokens=p.max_tokens, seed=ctx.recipe.seed + start,
-                          batch_size=p.batch)
+                          batch_size=size)
             for unit, samples in zip(chunk, outs, strict=True):
                 store(unit, [s.text for s in samples],
                       [{"usage": {"tokens_out": s.tokens, "model": ctx.recipe.student.model},

@@ -37,8 +37,8 @@ class ExplainParams(_Params):
         default_factory=lambda: ["train", "validation"],  # type: ignore[arg-type]
         description="Splits to explain.")
     max_tokens: int | None = Field(None, gt=0, description="Overrides teacher.max_tokens.")
-    batch: int = Field(16, ge=1, description="Items sent to the teacher together; each is "
-                       "committed on its own.")
+    batch: int | None = Field(None, ge=1, description="Items sent to the teacher together, "
+                              "then committed (default: teacher.concurrency).")
 
 
 class WeightParams(_Params):
@@ -88,7 +88,8 @@ class CodeParams(_Params):
     max_tokens: int = Field(768, gt=0, description="Longest program.")
     show_tests: int = Field(0, ge=0, description="Show this many tests in the prompt (MBPP "
                             "convention: 3, as the function name is only in the tests).")
-    batch: int = Field(16, ge=1, description="Plans sent to the coder together.")
+    batch: int | None = Field(None, ge=1, description="Plans sent to the coder together, then "
+                              "committed (default: teacher.concurrency; the student: 8).")
 
 
 class EvaluateParams(_Params):

@@ -128,21 +128,6 @@ def _keep_cpu_4bit_exact(model: Any) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
-def quiet_libraries() -> None:
-    """Silence the libraries' own progress bars, per-step prints and deprecation notes:
-    progress and metrics reach the user as engine events (bars, plots, the run log)."""
-    import warnings
-
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
-    transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)")
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|trl|peft)")
-
-
 def load_student(spec: StudentSpec, *, for_training: bool,
                  adapter: Path | None = None) -> tuple[Any, Any]:
     """Load the student (quantised as the spec says), with LoRA for training or a saved adapter.
@@ -150,6 +135,8 @@ def load_student(spec: StudentSpec, *, for_training: bool,
     for_training: LoRA adapters from ``spec.lora`` (or ``adapter``, trainable) on a frozen
     base. Otherwise: eval mode, with ``adapter`` applied when given.
     """
+    from engine.quiet import quiet_libraries
+
     quiet_libraries()
     from peft import PeftModel, get_peft_model
 
