@@ -364,18 +364,18 @@ class MonitorView(QWidget):
         counters = {k: 0 for k in self.plots}
         singles: list[tuple[str, float]] = []
         for name, points in sorted(self.series.items(), key=lambda kv: _natural(kv[0])):
-            if len(points) < 2:
+            key = _plot_for(name)
+            if len(points) < 2 or key is None:
                 if points:
                     singles.append((name, points[-1][1]))
                 continue
-            key = "loss" if "loss" in name else "lr" if name in ("lr", "learning_rate") else "other"
             colour = PLOT_COLOURS[counters[key] % len(PLOT_COLOURS)]
             counters[key] += 1
             xs, ys = zip(*points, strict=True)
             self.plots[key].plot(list(xs), list(ys), pen=pg.mkPen(colour, width=2), name=name)
         self.latest.setText(" · ".join(f"{n} = {v:.4g}" for n, v in singles))
         values = dict(singles)
-        shown = [(n, v) for n, v in singles if not n.endswith(("_ci_low", "_ci_high"))]
+        shown = [(n, v) for n, v in singles if HEADLINE.fullmatch(n.rsplit("/", 1)[-1])]
         if not counters["other"] and shown:
             # no metric series to draw: the run's single values as bars, with their
             # confidence interval (name_ci_low / name_ci_high) as error bars where known
@@ -394,6 +394,23 @@ class MonitorView(QWidget):
             plot.getAxis("bottom").setTicks([[(i, n) for i, (n, _) in enumerate(shown)]])
         else:
             self.plots["other"].getAxis("bottom").setTicks(None)
+
+
+# rates worth a bar of their own (solve@k, pass@k, accuracy, win rate), by last name part
+HEADLINE = re.compile(r"(solve|pass)@\d+|accuracy|win_rate")
+
+
+def _plot_for(name: str) -> str | None:
+    """Which live plot a metric series belongs to, by its last name part (train/lr -> lr);
+    None for training diagnostics and curves, shown as latest values in the text line."""
+    last = name.rsplit("/", 1)[-1]
+    if last.endswith("loss"):
+        return "loss"
+    if last in ("lr", "learning_rate"):
+        return "lr"
+    if last in ("eta_s", "tokens_per_s", "grad_norm") or name.startswith(("curve/", "grid/")):
+        return None
+    return "other"
 
 
 if __name__ == "__main__":

@@ -74,6 +74,7 @@ def _check_complete(db_path: Path, run_id: int, server: FakeServer,
         assert len(evals) == 4 * 4 and all(c == 1 for _, c in evals)
         coder = traces.page_traces(store, run_id=run_id, stage="code", role="coder", limit=1000)
         assert len(coder) == 16 and all(t.parent_id for t in coder)
+        assert {t.verdict for t in coder} <= {"passed", "failed"}  # shown in the Traces view
         units = dict(store.query("SELECT stage, COUNT(*) FROM units WHERE run_id = ? "
                                  "GROUP BY stage", (run_id,)))
         assert units == {"explain": 8, "weight": 6, "plan": 4, "code": 8, "evaluate": 16}

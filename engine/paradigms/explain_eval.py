@@ -209,6 +209,9 @@ def evaluate(ctx: StageContext) -> None:
                                       item_id=t.item_id, trace_id=t.id,
                                       sample_index=t.sample_index, passed=res.passed,
                                       details=res.details, time_s=res.time_s)
+                # the program's trace shows its outcome in the Traces view
+                ctx.store.update("traces", t.id, {"verdict": "passed" if res.passed
+                                                  else "failed", "score": float(res.passed)})
     _aggregate(ctx, p, by_item)
 
 
