@@ -34,8 +34,9 @@ def test_memory_estimate_and_template_preview_on_a_real_model(models_home: Path)
     assert "What is" not in trained
 
 
-def test_hooks_explain_what_is_missing(tmp_path: Path):
-    result = hooks.estimate_memory("embedded", "nf4", 16, 512, 4)  # not converted in this home
+def test_hooks_explain_what_is_missing(tmp_path: Path, monkeypatch):
+    monkeypatch.setenv("DISTILLAB_MODELS", str(tmp_path / "no-models-yet"))
+    result = hooks.estimate_memory("embedded", "nf4", 16, 512, 4)  # not converted here
     assert not result.ok and "first run" in result.text
     bad = hooks.estimate_memory(str(tmp_path / "no-such-model"), "nf4", 16, 512, 4)
     assert not bad.ok and "config" in bad.text

@@ -21,8 +21,9 @@ def test_every_shipped_recipe_validates(path: Path):
     loaded = load_recipe(path)
     assert loaded.recipe.schema_version == 1
     assert loaded.stage_params  # every stage has resolved parameters
-    first = path.read_text().splitlines()[:3]
-    assert any("distillab run" in line for line in first), "header comment must give the command"
+    lines = path.read_text().splitlines()
+    header = lines[: next(i for i, line in enumerate(lines) if not line.startswith("#"))]
+    assert any("distillab run" in line for line in header), "header comment must give the command"
 
 
 BROKEN = """\
