@@ -8,6 +8,7 @@ names an environment variable, or the key lives in the system keyring).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -93,9 +94,11 @@ class SettingsView(QWidget):
         row.addWidget(browse)
         form.addRow("Data directory", row)
         self.prices = QLineEdit(str(self.settings.value("price_table", "")))
-        self.prices.setPlaceholderText("prices.yaml: USD per million tokens, in and out, per model")
-        self.prices.setToolTip("A YAML or JSON file mapping model name -> {in: USD/Mtok, "
-                               "out: USD/Mtok}; used for cost so far and budgets.")
+        apply_price_table(self.prices.text())
+        self.prices.setPlaceholderText("default: prices.json in the data directory")
+        self.prices.setToolTip('A JSON file: {"model": {"input": USD per million tokens, '
+                               '"output": USD per million tokens}}; it overrides the built-in '
+                               "table for costs and budgets of jobs started from now on.")
         pick = QPushButton("Browse…")
         pick.clicked.connect(self._pick_prices)
         row2 = QHBoxLayout()
@@ -148,9 +151,18 @@ class SettingsView(QWidget):
         s = self.settings
         s.setValue("data_dir", self.data_dir.text())
         s.setValue("price_table", self.prices.text())
+        apply_price_table(self.prices.text())
         s.setValue("theme", self.theme.currentText())
         s.setValue("endpoints", json.dumps({k: e.text() for k, e in self.endpoint_edits.items()}))
         s.sync()
+
+
+def apply_price_table(path: str) -> None:
+    """Jobs read the price table named by DISTILLAB_PRICES; worker processes inherit it."""
+    if path.strip():
+        os.environ["DISTILLAB_PRICES"] = path.strip()
+    else:
+        os.environ.pop("DISTILLAB_PRICES", None)
 
 
 if __name__ == "__main__":

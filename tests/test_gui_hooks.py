@@ -40,3 +40,19 @@ def test_hooks_explain_what_is_missing(tmp_path: Path, monkeypatch):
     assert not result.ok and "first run" in result.text
     bad = hooks.estimate_memory(str(tmp_path / "no-such-model"), "nf4", 16, 512, 4)
     assert not bad.ok and "config" in bad.text
+
+
+def test_the_settings_price_table_reaches_the_engine(tmp_path: Path, monkeypatch):
+    import json
+
+    from engine.teacher.prices import load_prices
+    from gui.settings import apply_price_table
+
+    monkeypatch.delenv("DISTILLAB_PRICES", raising=False)
+    table = tmp_path / "my-prices.json"
+    table.write_text(json.dumps({"my-model": {"input": 1.5, "output": 6.0}}))
+    apply_price_table(str(table))
+    price = load_prices()["my-model"]
+    assert (price.input_per_m, price.output_per_m) == (1.5, 6.0)
+    apply_price_table("")
+    assert "my-model" not in load_prices()

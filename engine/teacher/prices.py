@@ -1,7 +1,8 @@
 """Teacher prices: USD per million input and output tokens, per model; editable.
 
 Built-in defaults cover common hosted models (list prices of late 2025; they change, so
-check them). A ``prices.json`` in the user data dir overrides and extends them::
+check them). A ``prices.json`` in the user data dir (or the file ``DISTILLAB_PRICES``
+names) overrides and extends them::
 
     {"gpt-4o": {"input": 2.5, "output": 10.0}, "my-vllm-model": {"input": 0, "output": 0}}
 
@@ -14,6 +15,7 @@ machine (localhost) cost 0. An unknown hosted model has no price (cost is not re
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -55,7 +57,10 @@ FREE = Price(0.0, 0.0)
 
 
 def prices_path() -> Path:
-    return data_dir() / PRICES_FILE
+    """The user's price table: ``DISTILLAB_PRICES`` (the GUI's Settings set it), else
+    prices.json in the data dir."""
+    env = os.environ.get("DISTILLAB_PRICES")
+    return Path(env) if env else data_dir() / PRICES_FILE
 
 
 def load_prices(path: Path | None = None) -> dict[str, Price]:
