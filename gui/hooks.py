@@ -80,6 +80,19 @@ def probe_teacher(base_url: str, model: str, api_key: str | None) -> HookResult:
     return HookResult(True, report.chat_format, "\n".join(report.lines()), report)
 
 
+def probe_embedded(model: str) -> HookResult:
+    """Probe the embedded teacher: starts its llama.cpp server for the time the probe takes."""
+    try:
+        from engine.recipes import TeacherSpec
+        from engine.teacher.connect import probe_teacher as probe_spec
+
+        report = probe_spec(TeacherSpec(kind="embedded", model=model or "embedded",
+                                        timeout_s=60))
+    except Exception as exc:  # a missing model package, a GGUF that does not load: say so
+        return HookResult(True, False, f"the embedded teacher did not start: {exc}")
+    return HookResult(True, report.chat_format, "\n".join(report.lines()), report)
+
+
 def _student_path(model: str) -> str | None:
     """A student name as a loadable path or hub id; None while the embedded model is not
     converted yet (its first run converts it, in the worker, not in the window)."""

@@ -48,6 +48,7 @@ from engine.recipes import (
     parse_recipe,
 )
 from gui import hooks
+from gui.background import run_in_background
 from gui.forms import ModelForm, set_invalid
 from gui.settings import endpoints
 from gui.setup_data import DataPanel
@@ -362,7 +363,14 @@ class SetupView(QWidget):
         self.test_result.setText(result.text)
 
     def fetch_teacher_models(self) -> None:
-        result = hooks.list_models(self.base_url.text(), self.api_key())
+        """List the endpoint's models, off the GUI thread (a dead host takes seconds)."""
+        self.fetch_models.setEnabled(False)
+        self.test_result.setText("Fetching the model list…")
+        run_in_background(self, hooks.list_models, self.base_url.text(), self.api_key(),
+                          on_done=self._models_fetched)
+
+    def _models_fetched(self, result: hooks.HookResult) -> None:
+        self.fetch_models.setEnabled(True)
         if result.ok:
             current = self.teacher_model.currentText()
             self.teacher_model.clear()
@@ -372,8 +380,21 @@ class SetupView(QWidget):
         self.test_result.setText(result.text)
 
     def test_connection(self) -> None:
-        result = hooks.probe_teacher(self.base_url.text() or "embedded",
-                                     self.teacher_model.currentText(), self.api_key())
+        """The capability probe, off the GUI thread (it may wait for a slow endpoint, or
+        start the embedded llama.cpp server for the embedded preset)."""
+        self.test_button.setEnabled(False)
+        self.test_result.setText("Testing the connection…")
+        if self.teacher_preset.currentText() == TEACHER_PRESETS[0]:
+            run_in_background(self, hooks.probe_embedded,
+                              self.teacher_model.currentText() or "embedded",
+                              on_done=self._probed)
+        else:
+            run_in_background(self, hooks.probe_teacher, self.base_url.text(),
+                              self.teacher_model.currentText(), self.api_key(),
+                              on_done=self._probed)
+
+    def _probed(self, result: hooks.HookResult) -> None:
+        self.test_button.setEnabled(True)
         self.test_result.setText(("✓ " if result.ok else "") + result.text)
 
     def _student_source(self, index: int) -> None:

@@ -168,18 +168,22 @@ def test_teacher_presets_model_list_and_pending_hooks(qtbot, tmp_path, monkeypat
         view.key_env.setText("DISTILLAB_TEST_KEY")
         assert "not set" in view.key_status.text()
         view.fetch_teacher_models()
-        assert "HTTP 401" in view.test_result.text() and "API key" in view.test_result.text()
+        assert not view.fetch_models.isEnabled()  # off the GUI thread: the window stays live
+        qtbot.waitUntil(lambda: "HTTP 401" in view.test_result.text(), timeout=10_000)
+        assert "API key" in view.test_result.text() and view.fetch_models.isEnabled()
         monkeypatch.setenv("DISTILLAB_TEST_KEY", "sk-test")
         view._key_status()
         assert "is set" in view.key_status.text()
         view.fetch_teacher_models()
+        qtbot.waitUntil(lambda: view.teacher_model.count() == 2, timeout=10_000)
         assert [view.teacher_model.itemText(i) for i in range(view.teacher_model.count())] == \
             ["llama-3.1-8b", "qwen2.5-7b"]
         data = view.recipe_data()["teacher"]
         assert data["kind"] == "openai" and data["api_key_env"] == "DISTILLAB_TEST_KEY"
         assert "sk-test" not in view.recipe_text()  # the key itself never goes into a recipe
         view.test_connection()
-        assert view.test_result.text()  # the probe's report, or "not available yet"
+        qtbot.waitUntil(lambda: view.test_button.isEnabled(), timeout=30_000)
+        assert "probe failed" in view.test_result.text()  # /models only: no chat endpoint
         view.update_memory()
         assert view.memory.text().startswith("Memory estimate: ")
     finally:
