@@ -37,6 +37,7 @@ from PySide6.QtWidgets import (
 
 from engine.jobs import JobSpec
 from engine.paradigms import PARADIGMS, Paradigm
+from engine.paths import RECIPES_DIR
 from engine.recipes import (
     SCHEMA_VERSION,
     EvaluationSpec,
@@ -203,7 +204,7 @@ class SetupView(QWidget):
         self.cards: dict[str, ParadigmCard] = {}
         for i, paradigm in enumerate(PARADIGMS.values()):
             card = ParadigmCard(paradigm)
-            card.clicked.connect(self.select_paradigm)
+            card.clicked.connect(self.choose_paradigm)
             self.cards[paradigm.name] = card
             grid.addWidget(card, i // 3, i % 3)
         self.custom["paradigm"] = box
@@ -305,6 +306,20 @@ class SetupView(QWidget):
     def _changed(self, *_: Any) -> None:
         self._yaml_timer.start()
         self._memory_timer.start()
+
+    def choose_paradigm(self, name: str) -> None:
+        """A click on a card: start from that paradigm's shipped default recipe, so the data
+        set, models and stage settings fit it (the shipped file itself is never saved over)."""
+        if name == self.paradigm:
+            return
+        default = PARADIGMS[name].default_recipe
+        path = RECIPES_DIR / default if default else None
+        if path is not None and path.is_file():
+            self.open_yaml(path)
+            self.recipe_path = None
+            self.status.setText(f"Started from {path.name}; Save as YAML keeps your version.")
+        else:
+            self.select_paradigm(name)
 
     def select_paradigm(self, name: str) -> None:
         self.paradigm = name
@@ -491,7 +506,11 @@ class SetupView(QWidget):
 
     # -- actions -------------------------------------------------------------------------
     def base_dir(self) -> Path | None:
-        return self.recipe_path.resolve().parent if self.recipe_path else None
+        """Where relative paths in the recipe start: the recipe's folder (for a recipe
+        started from a shipped default, the recipes/ folder it came from)."""
+        if self.recipe_path:
+            return self.recipe_path.resolve().parent
+        return self.data.base_dir
 
     def validate(self) -> bool:
         """Validate with the CLI's function; returns True when the recipe is valid."""

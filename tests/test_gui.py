@@ -408,3 +408,18 @@ def test_gui_modules_import_no_model_library():
     loaded = _loaded_after("\n".join(f"import {m}" for m in modules))
     heavy = {"torch", "transformers", "peft", "trl", "bitsandbytes", "llama_cpp", "datasets"}
     assert not heavy & {m.split(".")[0] for m in loaded}
+
+
+def test_a_paradigm_card_starts_from_its_default_recipe(qtbot, tmp_path):
+    from engine.paths import RECIPES_DIR
+    from gui.setup_view import SetupView
+
+    view = SetupView(tmp_path / "p.db")
+    qtbot.addWidget(view)
+    view.cards["explain"].clicked.emit("explain")
+    assert view.paradigm == "explain" and view.name.text() == "explain-demo"
+    assert view.data.values()["path"].endswith("code.jsonl")
+    assert set(view.stage_forms) == {"explain", "weight", "train", "plan", "code", "evaluate"}
+    assert view.recipe_path is None  # Save as asks where: the shipped file stays untouched
+    assert view.base_dir() == RECIPES_DIR.resolve()  # ../assets/demo/code.jsonl still resolves
+    assert view.validate()

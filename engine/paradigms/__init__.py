@@ -32,6 +32,7 @@ class Paradigm:
     paper: str
     description: str
     stages: tuple[StageSpec, ...]
+    default_recipe: str = ""  # a file in recipes/ that a new experiment starts from
 
 
 def _table() -> dict[str, Paradigm]:

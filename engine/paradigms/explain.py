@@ -216,6 +216,7 @@ PARADIGM = Paradigm(
           "Solution Programs",
     description="The teacher explains oracle programs; the student learns to write such "
                 "plans; a Coder implements sampled plans; solve@k over M plans x T codes.",
+    default_recipe="explain-demo.yaml",
     stages=(
         StageSpec("explain", explain, P.ExplainParams, "Teacher writes a 4-section editorial "
                   "of each oracle program."),

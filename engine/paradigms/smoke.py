@@ -91,6 +91,7 @@ PARADIGM = Paradigm(
     paper="(none: checks the pipeline without models)",
     description="Stores each worked solution as a stepped trace, checks its answer, "
                 "reports accuracy. No models: runs in seconds.",
+    default_recipe="smoke.yaml",
     stages=(
         StageSpec("echo", echo, EchoParams, "Store each solution as a trace, one step a line."),
         StageSpec("check", check, CheckParams, "Check each solution's last number."),
