@@ -12,6 +12,10 @@ import warnings
 
 
 def quiet_libraries() -> None:
+    import os
+
+    # some loaders (transformers' GGUF dequantisation) use tqdm directly; ours use rich
+    os.environ.setdefault("TQDM_DISABLE", "1")
     import datasets
     import transformers
 
