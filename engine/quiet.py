@@ -16,14 +16,15 @@ def quiet_libraries() -> None:
 
     # some loaders (transformers' GGUF dequantisation) use tqdm directly; ours use rich
     os.environ.setdefault("TQDM_DISABLE", "1")
+    # bitsandbytes looks for the optional `kernels` package (which fetches from the hub and
+    # is not installed on purpose) and warns once per process; its CPU fallback is used.
+    # Set before the imports below, which may load bitsandbytes.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     import datasets
     import transformers
 
     datasets.disable_progress_bars()
     transformers.utils.logging.set_verbosity_error()  # type: ignore[no-untyped-call]
     transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
-    # bitsandbytes looks for the optional `kernels` package (which fetches from the hub and
-    # is not installed on purpose) and warns once per process; its CPU fallback is used.
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(transformers|trl|peft)")
     warnings.filterwarnings("ignore", category=UserWarning, module=r"(transformers|trl|peft)")
