@@ -176,9 +176,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
-    from gui.app import main as gui_main
+    """The desktop app runs as its own program (`python -m gui.app`): the engine never
+    imports Qt, and the window's process holds no model code."""
+    import subprocess
 
-    return gui_main(db_path=Path(args.db), quit_after_ms=args.quit_after_ms)
+    command = [sys.executable, "-m", "gui.app", "--db", str(args.db)]
+    if args.quit_after_ms is not None:
+        command += ["--quit-after-ms", str(args.quit_after_ms)]
+    return subprocess.call(command)
 
 
 def cmd_teacher(args: argparse.Namespace) -> int:

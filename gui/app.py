@@ -261,6 +261,13 @@ def main(db_path: Path, quit_after_ms: int | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # `distillab gui` starts this module as its own program, so the engine never imports Qt
+    import argparse
+
     from engine.paths import default_db
 
-    sys.exit(main(default_db()))
+    parser = argparse.ArgumentParser(prog="python -m gui.app", description="Distillab desktop app")
+    parser.add_argument("--db", type=Path, default=None, help="project database")
+    parser.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    sys.exit(main(args.db or default_db(), quit_after_ms=args.quit_after_ms))

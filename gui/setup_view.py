@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.jobs import JobSpec
-from engine.paradigms import PARADIGMS, Paradigm
+from engine.paradigms import PARADIGMS
 from engine.paths import RECIPES_DIR
 from engine.recipes import (
     SCHEMA_VERSION,
@@ -51,46 +51,13 @@ from engine.recipes import (
 from gui import hooks
 from gui.background import run_in_background
 from gui.forms import ModelForm, set_invalid
+from gui.paradigm_card import ParadigmCard
 from gui.settings import endpoints
 from gui.setup_data import DataPanel
 
 TEACHER_PRESETS = ["Embedded local model", "OpenAI", "vLLM", "Ollama", "llama.cpp server",
                    "LM Studio", "Custom URL"]
 STUDENT_SOURCES = ["Embedded default (SmolLM2-135M-Instruct)", "Hugging Face id", "Local folder"]
-
-
-class ParadigmCard(QFrame):
-    """A clickable card: title, one-line description, the paper it comes from."""
-
-    clicked = Signal(str)
-
-    def __init__(self, paradigm: Paradigm) -> None:
-        super().__init__()
-        self.name = paradigm.name
-        self.setObjectName("card")
-        self.setCursor(Qt.CursorShape.PointingHandCursor)
-        self.setMinimumWidth(220)
-        layout = QVBoxLayout(self)
-        title = QLabel(f"<b>{paradigm.title}</b>  <span style='color:gray'>{paradigm.name}</span>")
-        desc = QLabel(paradigm.description)
-        desc.setWordWrap(True)
-        paper = QLabel(f"<i>{paradigm.paper}</i>")
-        paper.setWordWrap(True)
-        paper.setObjectName("muted")
-        stages = QLabel("stages: " + " → ".join(s.name for s in paradigm.stages))
-        stages.setObjectName("muted")
-        stages.setWordWrap(True)
-        for w in (title, desc, paper, stages):
-            layout.addWidget(w)
-        self.setToolTip("\n".join(f"{s.name}: {s.help}" for s in paradigm.stages))
-
-    def mousePressEvent(self, event: Any) -> None:
-        self.clicked.emit(self.name)
-
-    def set_selected(self, selected: bool) -> None:
-        self.setProperty("selected", selected)
-        self.style().unpolish(self)
-        self.style().polish(self)
 
 
 class SetupView(QWidget):
