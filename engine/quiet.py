@@ -19,7 +19,8 @@ def quiet_libraries() -> None:
     # bitsandbytes looks for the optional `kernels` package (which fetches from the hub and
     # is not installed on purpose) and warns once per process; its CPU fallback is used.
     # Set before the imports below, which may load bitsandbytes.
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    for name in ("bitsandbytes", "bitsandbytes.backends.cpu.ops"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     import datasets
     import transformers
 
