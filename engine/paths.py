@@ -47,6 +47,11 @@ def run_dir(db_path: Path, run_id: int, create: bool = True) -> Path:
     return path
 
 
+def run_log_path(db_path: Path, run_id: int) -> Path:
+    """A run's log file (its log, failure and end events, appended across resumes)."""
+    return run_dir(db_path, run_id, create=False) / "run.log"
+
+
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 

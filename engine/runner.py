@@ -16,6 +16,7 @@ from engine import events as ev
 from engine.data import load_dataset
 from engine.errors import Cancelled, DistillabError, StopRun
 from engine.paradigms import PARADIGMS
+from engine.paths import run_log_path
 from engine.recipes import LoadedRecipe, parse_recipe
 from engine.stage import StageContext
 from engine.store import Store, items, now, runs
@@ -99,13 +100,6 @@ def execute(store: Store, run_id: int, *, on_event: EventSink | None = None,
     runs.set_run(store, run_id, status="completed", finished_at=now(), pid=None)
     emit(ev.JobFinished(run_id, "completed", "all stages finished", time.monotonic() - t0))
     return "completed"
-
-
-def run_log_path(db_path: Path, run_id: int) -> Path:
-    """The run's log file (its Log, failure and end events, appended across resumes)."""
-    from engine.paths import run_dir
-
-    return run_dir(db_path, run_id, create=False) / "run.log"
 
 
 def _logging_sink(path: Path, sink: EventSink) -> EventSink:

@@ -1,20 +1,18 @@
-"""Adapters to engine features that other work packages provide, one function per hook.
+"""The GUI's calls into the engine for Setup's buttons, one function per hook.
 
-Each hook imports its engine module lazily, when the user asks for it, so the GUI starts
-without model libraries, and says "not available yet" when that module is not there.
-The views call only these functions; when an engine API lands or changes, only this file
-changes. The hooks:
+Each hook imports its engine module when the user asks for it, so the window starts
+without model libraries, and returns a HookResult instead of raising, so a failure is a
+message in the view. The views call only these functions; when an engine API changes,
+only this file changes:
 
-- ``probe_teacher``  -> engine.teacher.probe.probe_endpoint(base_url, model, key)  (done)
-- ``estimate_memory`` -> engine.student.memory.estimate_for_student (+ nvidia-smi)  (done)
-- ``template_preview`` -> engine.student.chat.render_example                        (done)
-
-``list_models`` works today: any OpenAI-compatible endpoint answers GET {base_url}/models.
+- ``list_models``: GET {base_url}/models (any OpenAI-compatible endpoint);
+- ``probe_teacher`` / ``probe_embedded``: engine.teacher's capability probe;
+- ``estimate_memory``: engine.student.memory (free GPU memory from nvidia-smi);
+- ``template_preview``: engine.student.chat.render_example (trained vs masked tokens).
 """
 
 from __future__ import annotations
 
-import importlib
 import json
 import urllib.error
 import urllib.request
@@ -26,23 +24,9 @@ from typing import Any
 class HookResult:
     """What a hook gives the view: ok, a one-paragraph text, and the raw value if any."""
 
-    available: bool
     ok: bool
     text: str
     value: Any = None
-
-
-def _pending(feature: str, module: str, issue: int) -> HookResult:
-    return HookResult(False, False, f"{feature}: not available yet (waits for {module}, "
-                      f"issue {issue}).")
-
-
-def _engine_function(module: str, name: str) -> Any | None:
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return getattr(mod, name, None)
 
 
 def list_models(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> HookResult:
@@ -56,28 +40,27 @@ def list_models(base_url: str, api_key: str | None, timeout_s: float = 5.0) -> H
             body = json.loads(response.read().decode("utf-8"))
     except urllib.error.HTTPError as exc:
         hint = "check the API key" if exc.code in (401, 403) else "check the URL"
-        return HookResult(True, False, f"{url} answered HTTP {exc.code}: {hint}.")
+        return HookResult(False, f"{url} answered HTTP {exc.code}: {hint}.")
     except (urllib.error.URLError, TimeoutError, OSError) as exc:
         reason = getattr(exc, "reason", exc)
-        return HookResult(True, False, f"cannot reach {url}: {reason}. Is the server running?")
+        return HookResult(False, f"cannot reach {url}: {reason}. Is the server running?")
     except ValueError:
-        return HookResult(True, False, f"{url} did not answer JSON: is it an OpenAI-compatible "
+        return HookResult(False, f"{url} did not answer JSON: is it an OpenAI-compatible "
                           "endpoint (ending in /v1)?")
     names = sorted(str(m.get("id")) for m in body.get("data", []) if isinstance(m, dict))
-    return HookResult(True, True, f"{len(names)} model(s) at {base_url}", names)
+    return HookResult(True, f"{len(names)} model(s) at {base_url}", names)
 
 
 def probe_teacher(base_url: str, model: str, api_key: str | None) -> HookResult:
     """Capability probe of a teacher endpoint (latency, logprobs, JSON mode...)."""
-    probe = _engine_function("engine.teacher.probe", "probe_endpoint")
-    if probe is None:
-        return _pending("Capability probe", "engine.teacher.probe", 3)
+    from engine.teacher.probe import probe_endpoint as probe
+
     try:
         # local servers (llama.cpp, vLLM, Ollama) accept any key; the client needs one
         report = probe(base_url, model, api_key or "not-needed", timeout_s=30.0)
     except Exception as exc:  # a user-fixable DistillabError or a bug: show it, keep the window
-        return HookResult(True, False, f"probe failed: {exc}")
-    return HookResult(True, report.chat_format, "\n".join(report.lines()), report)
+        return HookResult(False, f"probe failed: {exc}")
+    return HookResult(report.chat_format, "\n".join(report.lines()), report)
 
 
 def probe_embedded(model: str) -> HookResult:
@@ -89,8 +72,8 @@ def probe_embedded(model: str) -> HookResult:
         report = probe_spec(TeacherSpec(kind="embedded", model=model or "embedded",
                                         timeout_s=60))
     except Exception as exc:  # a missing model package, a GGUF that does not load: say so
-        return HookResult(True, False, f"the embedded teacher did not start: {exc}")
-    return HookResult(True, report.chat_format, "\n".join(report.lines()), report)
+        return HookResult(False, f"the embedded teacher did not start: {exc}")
+    return HookResult(report.chat_format, "\n".join(report.lines()), report)
 
 
 def _student_path(model: str) -> str | None:
@@ -122,37 +105,33 @@ def _free_gpu_bytes() -> int | None:
 def estimate_memory(model: str, quantization: str, lora_r: int, max_length: int,
                     batch_size: int) -> HookResult:
     """Pre-flight peak-memory estimate of training the student (reads only its config)."""
-    try:
-        from engine.student.memory import estimate_for_student, memory_warning
-    except ImportError:
-        return _pending("Memory estimate", "engine.student.memory", 4)
+    from engine.student.memory import estimate_for_student, memory_warning
+
     path = _student_path(model)
     if path is None:
-        return HookResult(True, False, "the embedded model is converted on its first run; "
+        return HookResult(False, "the embedded model is converted on its first run; "
                           "the estimate shows after that")
     try:
         est = estimate_for_student(path, quantization=quantization, lora_r=lora_r,
                                    seq_len=max_length, batch=batch_size)
     except Exception as exc:  # unknown id, no network, unreadable config: say so
-        return HookResult(True, False, f"cannot read the model's config: {exc}")
+        return HookResult(False, f"cannot read the model's config: {exc}")
     free = _free_gpu_bytes()
     warning = memory_warning(est, free, batch=batch_size)
     if warning:
-        return HookResult(True, False, "⚠ " + warning, est)
+        return HookResult(False, "⚠ " + warning, est)
     where = f"; {free / 2**30:.1f} GiB free on the GPU" if free else "; no GPU found here"
-    return HookResult(True, True, est.describe() + where, est)
+    return HookResult(True, est.describe() + where, est)
 
 
 def template_preview(model: str, messages: list[dict[str, str]]) -> HookResult:
     """One training example rendered with the student's chat template, as a list of
     (text, trained) spans: trained tokens are the completion, masked ones the prompt."""
-    try:
-        from engine.student.chat import render_example
-    except ImportError:
-        return _pending("Chat-template preview", "engine.student.chat", 4)
+    from engine.student.chat import render_example
+
     path = _student_path(model)
     if path is None:
-        return HookResult(True, False, "the embedded model is converted on its first run; "
+        return HookResult(False, "the embedded model is converted on its first run; "
                           "the preview shows after that")
     try:
         from transformers import AutoTokenizer
@@ -160,10 +139,10 @@ def template_preview(model: str, messages: list[dict[str, str]]) -> HookResult:
         tokenizer = AutoTokenizer.from_pretrained(path)
         spans = render_example(tokenizer, messages[:-1], messages[-1]["content"])
     except Exception as exc:
-        return HookResult(True, False, f"chat-template preview failed: {exc}")
+        return HookResult(False, f"chat-template preview failed: {exc}")
     trained = sum(s.n_tokens for s in spans if s.trained)
     total = sum(s.n_tokens for s in spans)
-    return HookResult(True, True, f"{trained} of {total} tokens trained",
+    return HookResult(True, f"{trained} of {total} tokens trained",
                       [(s.text, s.trained) for s in spans])
 
 
@@ -183,5 +162,5 @@ def save_keyring_key(service: str, name: str, key: str) -> HookResult:
 
         keyring.set_password(service, name, key)
     except Exception as exc:
-        return HookResult(True, False, f"cannot save to the keyring: {exc}")
-    return HookResult(True, True, f"key saved in the keyring as {service}/{name}")
+        return HookResult(False, f"cannot save to the keyring: {exc}")
+    return HookResult(True, f"key saved in the keyring as {service}/{name}")

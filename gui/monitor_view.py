@@ -330,7 +330,7 @@ class MonitorView(QWidget):
 
     def _load_log(self, run_id: int) -> None:
         """The stored log of a run (engine/runner.py appends it to run.log), its last lines."""
-        from engine.runner import run_log_path
+        from engine.paths import run_log_path
 
         path = run_log_path(self.db_path, run_id)
         if path.is_file():

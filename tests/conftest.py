@@ -31,6 +31,19 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
 
 
 @pytest.fixture
+def no_leaked_supervisors():
+    """GUI tests: fail any test that leaves an engine thread (the job QThread) running."""
+    from gui.engine_thread import JobSupervisor
+
+    yield
+    leaked = JobSupervisor.running()
+    for sup in leaked:
+        sup.kill()
+        sup.wait(10_000)
+    assert not leaked, f"{len(leaked)} engine thread(s) still running after the test"
+
+
+@pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "project.db"
 

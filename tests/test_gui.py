@@ -19,7 +19,6 @@ from engine.paradigms import PARADIGMS
 from engine.paths import RECIPES_DIR
 from engine.recipes import load_recipe
 from engine.store import StepIn, Store, runs, traces
-from gui.engine_thread import JobSupervisor
 from gui.sample_data import make_sample_project
 
 from .conftest import write_jsonl
@@ -29,16 +28,10 @@ pytestmark = pytest.mark.gui
 
 
 @pytest.fixture(autouse=True)
-def _no_leaked_threads(qapp):
+def _light_theme_and_no_leaked_threads(qapp, no_leaked_supervisors):
     from gui.theme import apply_theme
 
     apply_theme(qapp, "light")
-    yield
-    leaked = JobSupervisor.running()
-    for sup in leaked:
-        sup.kill()
-        sup.wait(10_000)
-    assert not leaked, f"{len(leaked)} engine thread(s) still running after the test"
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +144,7 @@ class _Models(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_teacher_presets_model_list_and_pending_hooks(qtbot, tmp_path, monkeypatch):
+def test_teacher_presets_model_list_and_probe(qtbot, tmp_path, monkeypatch):
     from gui.setup_view import SetupView
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Models)
@@ -207,7 +200,7 @@ def test_data_panel_previews_rows_and_checks_the_mapping(qtbot, tmp_path):
     assert panel.check(None)[0].field == "dataset.path"
     panel.set_values({"path": str(path)})
     panel.show_template()
-    assert panel.template.toPlainText()  # the rendered example, or "not available yet"
+    assert panel.template.toPlainText()  # the rendered example, or why there is none
 
 
 def _many_traces(db: Path, n: int) -> None:

@@ -14,38 +14,23 @@ from typing import Any
 
 from engine.paradigms import Paradigm, StageSpec
 from engine.paradigms import explain_params as P
-from engine.paradigms.explain_eval import ask_all
+from engine.paradigms.explain_eval import ask_all, params_of, stage_traces
 from engine.paradigms.explain_parts import SECTION_INSTRUCTIONS, SECTIONS, compose, parse_editorial
 from engine.paradigms.explain_parts import weights as weight_table
 from engine.prompts import render
 from engine.stage import StageContext
-from engine.store import StepIn, items, traces
+from engine.store import StepIn
 from engine.store.items import Item
 
 # -- helpers ------------------------------------------------------------------------------
-
-
-def _params(ctx: StageContext, kind: type[Any]) -> Any:
-    assert isinstance(ctx.params, kind)
-    return ctx.params
 
 
 def _problem(item: Item) -> str:
     return str(item.data.get("problem", ""))
 
 
-def _tests(item: Item) -> list[str]:
-    tests = item.data.get("tests", [])
-    return [str(t) for t in tests] if isinstance(tests, list) else [str(tests)]
-
-
 def _chunks(values: list[Any], size: int) -> list[list[Any]]:
     return [values[i:i + size] for i in range(0, len(values), size)]
-
-
-def _stage_traces(ctx: StageContext, stage: str, role: str | None = None) -> list[traces.Trace]:
-    return traces.page_traces(ctx.store, run_id=ctx.run_id, stage=stage, role=role,
-                              limit=10_000_000)
 
 
 def _reasoner_messages(ctx: StageContext, item: Item) -> list[dict[str, str]]:
@@ -60,7 +45,7 @@ def _reasoner_messages(ctx: StageContext, item: Item) -> list[dict[str, str]]:
 def explain(ctx: StageContext) -> None:
     from engine.teacher import Request, open_teacher
 
-    p = _params(ctx, P.ExplainParams)
+    p = params_of(ctx, P.ExplainParams)
     todo = [it for split in p.splits for it in ctx.items(split)]
     pending = list(ctx.pending(todo, key=lambda it: it.item_hash))
     if not pending:
@@ -137,7 +122,7 @@ def _store_explanation(ctx: StageContext, p: P.ExplainParams, unit: Any, request
 
 
 def weight(ctx: StageContext) -> None:
-    p = _params(ctx, P.WeightParams)
+    p = params_of(ctx, P.WeightParams)
     train = ctx.items("train")
     table = weight_table([it.data for it in train], p.scheme, difficulty_field=p.difficulty_field,
                          date_field=p.date_field, difficulty_weights=p.difficulty_weights,
@@ -156,13 +141,13 @@ def weight(ctx: StageContext) -> None:
 def _training_rows(ctx: StageContext, split: str, target: str,
                    sections: list[str]) -> list[dict[str, Any]]:
     """problem -> editorial rows from unflagged explanations, or problem -> oracle program."""
-    weights = {t.item_id: t.score for t in _stage_traces(ctx, "weight")}
+    weights = {t.item_id: t.score for t in stage_traces(ctx, "weight")}
     pairs: list[tuple[Item, str]] = []
     if target == "code":
         pairs = [(it, str(it.data.get("solution", ""))) for it in ctx.items(split)]
     else:
         wanted = {it.id: it for it in ctx.items(split)}
-        for t in _stage_traces(ctx, "explain", "explainer"):
+        for t in stage_traces(ctx, "explain", "explainer"):
             item = wanted.get(t.item_id or -1)
             if item is not None and not t.flag:
                 pairs.append((item, compose(t.parsed["sections"], sections)))
@@ -172,7 +157,7 @@ def _training_rows(ctx: StageContext, split: str, target: str,
 
 
 def train(ctx: StageContext) -> None:
-    p = _params(ctx, P.TrainParams)
+    p = params_of(ctx, P.TrainParams)
     if p.target == "none":
         ctx.log("train.target is none: no training (no-hint baseline)")
         return
@@ -228,4 +213,4 @@ PARADIGM = Paradigm(
     ),
 )
 
-__all__ = ["PARADIGM", "items"]
+__all__ = ["PARADIGM"]

@@ -39,7 +39,8 @@ def trained_adapter(ctx: StageContext) -> Path | None:
     return Path(adapters[-1]["path"]) if adapters else None
 
 
-def _params(ctx: StageContext, kind: type[Any]) -> Any:
+def params_of(ctx: StageContext, kind: type[Any]) -> Any:
+    """The stage's parameters, checked to be of the stage's model."""
     assert isinstance(ctx.params, kind)
     return ctx.params
 
@@ -50,7 +51,9 @@ def _eval_items(ctx: StageContext) -> list[Item]:
     return chosen[:limit] if limit else chosen
 
 
-def _all(ctx: StageContext, stage: str, role: str) -> list[traces.Trace]:
+def stage_traces(ctx: StageContext, stage: str,
+                 role: str | None = None) -> list[traces.Trace]:
+    """Every trace a stage of this run stored (with a role: only those)."""
     return traces.page_traces(ctx.store, run_id=ctx.run_id, stage=stage, role=role,
                               limit=10_000_000)
 
@@ -59,7 +62,7 @@ def _all(ctx: StageContext, stage: str, role: str) -> list[traces.Trace]:
 
 
 def plan(ctx: StageContext) -> None:
-    p = _params(ctx, P.PlanParams)
+    p = params_of(ctx, P.PlanParams)
     target = ctx.loaded.stage_params["train"].target  # type: ignore[attr-defined]
     pending = list(ctx.pending(_eval_items(ctx), key=lambda it: it.item_hash))
     if not pending:
@@ -106,11 +109,11 @@ def _plan_text(t: traces.Trace, sections: list[str] | None) -> str:
 def code(ctx: StageContext) -> None:
     from engine.tasks import extract_program
 
-    p = _params(ctx, P.CodeParams)
+    p = params_of(ctx, P.CodeParams)
     plan_p = ctx.loaded.stage_params["plan"]
     sections = plan_p.sections_for_coder  # type: ignore[attr-defined]
     by_item = {it.id: it for it in _eval_items(ctx)}
-    plans = [t for t in _all(ctx, "plan", "reasoner") + _all(ctx, "plan", "plan")
+    plans = [t for t in stage_traces(ctx, "plan", "reasoner") + stage_traces(ctx, "plan", "plan")
              if t.item_id in by_item]
     plans.sort(key=lambda t: t.id)
     pending = list(ctx.pending(plans, key=lambda t: f"{t.item_id}:{t.sample_index}"))
@@ -190,9 +193,9 @@ def code(ctx: StageContext) -> None:
 def evaluate(ctx: StageContext) -> None:
     from engine.tasks import run_programs
 
-    p = _params(ctx, P.EvaluateParams)
+    p = params_of(ctx, P.EvaluateParams)
     by_item = {it.id: it for it in _eval_items(ctx)}
-    programs = [t for t in _all(ctx, "code", "coder") if t.item_id in by_item]
+    programs = [t for t in stage_traces(ctx, "code", "coder") if t.item_id in by_item]
     pending = list(ctx.pending(programs, key=lambda t: str(t.id)))
     # each chunk runs in parallel, then its results commit: small enough that a kill loses
     # little, large enough to keep every sandbox worker busy
