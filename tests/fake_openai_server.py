@@ -53,6 +53,7 @@ class FakeServer:
         self.chat_requests = 0  # POST /v1/chat/completions received (any outcome)
         self.requests = 0  # every HTTP request received
         self.bodies: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # of each chat request, names lower-cased
         self.keep_bodies = True
         # (request, sample index) -> answer text; None: echo the prompt
         self.responder: Callable[[dict[str, Any], int], str] | None = None
@@ -163,6 +164,7 @@ class FakeServer:
         request = json.loads(body)
         if self.keep_bodies:
             self.bodies.append(request)
+            self.headers.append(headers)
         fault = self.faults.popleft() if self.faults else "ok"
         name, _, arg = fault.partition(":")
         if name == "drop":

@@ -25,6 +25,15 @@ def server():
         yield srv
 
 
+@pytest.fixture(params=["lean", "openai"])
+def client_path(request, monkeypatch):
+    """Run a test over both request paths: the lean one for this machine's endpoints
+    (engine/teacher/lean.py) and the ``openai`` client's own, which remote endpoints take."""
+    if request.param == "openai":
+        monkeypatch.setattr("engine.teacher.client.LOCAL_HOSTS", frozenset())
+    return request.param
+
+
 @pytest.fixture
 def store(db_path):
     with Store(db_path) as s:
@@ -52,7 +61,7 @@ def _errors(store: Store) -> list[str]:
                                       "ORDER BY id")]
 
 
-def test_samples_logprobs_reasoning_and_audit_rows(server, store):
+def test_samples_logprobs_reasoning_and_audit_rows(server, store, client_path):
     spec = _spec(server, model="fake-reasoner", price_input_per_m=1.0, price_output_per_m=2.0)
     with open_teacher(spec, store=store, stage="s1", backoff_s=0.01) as teacher:
         results = teacher.chat_many([_ask(f"q{i}", n=3, logprobs=True, seed=7, tag=i)
@@ -97,7 +106,7 @@ def test_duplicate_requests_in_a_batch_are_sent_once(server, store):
     assert [r.tag for r in results] == ["a", "b"] and results[1].text == results[0].text
 
 
-def test_429_retry_after_is_honoured(server, store):
+def test_429_retry_after_is_honoured(server, store, client_path):
     server.faults.extend(["429:0.4", "429:0.4"])
     with open_teacher(_spec(server), store=store, backoff_s=0.01) as teacher:
         t0 = time.monotonic()
@@ -108,7 +117,7 @@ def test_429_retry_after_is_honoured(server, store):
     assert [e.split(":")[0] for e in _errors(store)] == ["rate_limited", "rate_limited"]
 
 
-def test_500_then_success_and_slow_response_past_timeout(server, store):
+def test_500_then_success_and_slow_response_past_timeout(server, store, client_path):
     server.faults.extend(["500", "slow:3", "503"])
     with open_teacher(_spec(server, timeout_s=0.5), store=store, backoff_s=0.01) as teacher:
         result = teacher.chat(_ask("flaky"))
@@ -116,7 +125,7 @@ def test_500_then_success_and_slow_response_past_timeout(server, store):
     assert [e.split(":")[0] for e in _errors(store)] == ["server_error", "timeout", "server_error"]
 
 
-def test_malformed_json_and_dropped_connection_are_retried(server, store):
+def test_malformed_json_and_dropped_connection_are_retried(server, store, client_path):
     server.faults.extend(["malformed", "drop"])
     with open_teacher(_spec(server), store=store, backoff_s=0.01) as teacher:
         result = teacher.chat(_ask("glitch"))
@@ -124,7 +133,7 @@ def test_malformed_json_and_dropped_connection_are_retried(server, store):
     assert [e.split(":")[0] for e in _errors(store)] == ["malformed", "connection"]
 
 
-def test_failure_after_retries_is_an_error_object_not_a_crash(server, store):
+def test_failure_after_retries_is_an_error_object_not_a_crash(server, store, client_path):
     server.faults.extend(["500"] * 3)  # 2 retries -> 3 attempts, all 500
     spec = _spec(server, max_retries=2, concurrency=1)  # one at a time: "doomed" goes first
     with open_teacher(spec, store=store, backoff_s=0.01) as teacher:
@@ -134,7 +143,7 @@ def test_failure_after_retries_is_an_error_object_not_a_crash(server, store):
     assert "server" in str(failed.error)
 
 
-def test_context_too_long_and_content_filter_are_per_item(server, store):
+def test_context_too_long_and_content_filter_are_per_item(server, store, client_path):
     server.faults.extend(["context"])
     with open_teacher(_spec(server), store=store, backoff_s=0.01) as teacher:
         result = teacher.chat(_ask("a very long prompt"))
@@ -145,7 +154,7 @@ def test_context_too_long_and_content_filter_are_per_item(server, store):
     assert filtered.completions[0].finish_reason == "content_filter"
 
 
-def test_wrong_key_unknown_model_unreachable_raise_with_the_fix(server, store, monkeypatch):
+def test_wrong_key_unknown_model_unreachable_raise_with_the_fix(server, store, client_path, monkeypatch):
     monkeypatch.setenv("FAKE_TEACHER_KEY", "sk-wrong-key-000000")
     with open_teacher(_spec(server), store=store, backoff_s=0.01) as teacher, \
             pytest.raises(TeacherError) as info:
@@ -257,8 +266,6 @@ def test_price_table_defaults_overrides_and_local_hosts(tmp_path):
 
 
 def test_local_transport_reads_chunked_bodies_and_drops_closed_connections():
-    import httpx2
-
     from engine.teacher.transport import LocalTransport
 
     async def scenario() -> list[bytes]:
@@ -272,11 +279,79 @@ def test_local_transport_reads_chunked_bodies_and_drops_closed_connections():
         server = await asyncio.start_server(handle, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
         transport = LocalTransport()
-        async with httpx2.AsyncClient(transport=transport) as client:
-            bodies = [(await client.post(f"http://127.0.0.1:{port}/x", content=b"{}")).content
-                      for _ in range(2)]  # "Connection: close": each on a fresh connection
-            assert transport._idle == []
+        request = b"POST /x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\n{}"
+        bodies = []
+        for _ in range(2):  # "Connection: close": each on a fresh connection
+            status, headers, body = await transport.exchange("127.0.0.1", port, request,
+                                                             {"read": 5.0, "connect": 5.0})
+            assert status == 200 and (b"Transfer-Encoding", b"chunked") not in headers
+            bodies.append(body)
+        assert transport._idle == []
+        await transport.aclose()
         server.close()
         return bodies
 
     assert asyncio.run(scenario()) == [b"hello world", b"hello world"]
+
+
+def test_lean_path_sends_what_the_openai_client_sends(server, store, monkeypatch):
+    """Same headers (the key's included) and the same JSON body, whichever path sends."""
+    request = _ask("same bytes?", n=2, seed=3, logprobs=True, top_p=0.9)
+    with open_teacher(_spec(server), store=None) as teacher:
+        teacher.chat(request)
+        assert teacher._lean is not None
+    monkeypatch.setattr("engine.teacher.client.LOCAL_HOSTS", frozenset())
+    with open_teacher(_spec(server), store=None) as teacher:
+        teacher.chat(request)
+        assert teacher._lean is None
+    lean, sdk = server.headers
+    assert server.bodies[0] == server.bodies[1]
+    assert lean.pop("accept-encoding", None) is None  # the lean path asks for no compression
+    sdk.pop("accept-encoding")
+    assert lean.pop("content-length") == sdk.pop("content-length")  # same compact JSON
+    assert lean == sdk and lean["authorization"] == f"Bearer {KEY}"
+
+
+def test_audit_rows_commit_per_tick_and_a_refused_write_stops_with_a_clear_error(
+        server, store, monkeypatch):
+    import sqlite3
+
+    writes: list[int] = []
+    keys: set[str] = set()  # every answer the client took in
+    fail_next = [False]
+    real = calls.record_rows
+
+    def counting(store_, rows):
+        writes.append(len(rows))
+        keys.update(r["cache_key"] for r in rows)
+        if fail_next[0]:
+            fail_next[0] = False
+            raise sqlite3.OperationalError("database or disk is full")
+        real(store_, rows)
+
+    monkeypatch.setattr(calls, "record_rows", counting)
+    with open_teacher(_spec(server, concurrency=8), store=store) as teacher:
+        teacher.chat_many([_ask(f"batch {i}") for i in range(40)])
+        assert sum(writes) == 40 and len(writes) < 40  # answers share commits
+        fail_next[0] = True
+        with pytest.raises(DistillabError) as info:
+            teacher.chat_many([_ask(f"later {i}") for i in range(40)])
+    assert "database or disk is full" in str(info.value) and str(store.path) in str(info.value)
+    assert "resume" in info.value.hint
+    stored = {r[0] for r in store.query("SELECT cache_key FROM teacher_calls")}
+    assert len(keys) > 40 and stored == keys  # the refused rows were written at the end
+
+
+def test_gc_freeze_is_scoped_to_batches():
+    import gc
+
+    from engine.teacher.gcfreeze import frozen_while
+
+    assert gc.get_freeze_count() == 0
+    with frozen_while():
+        outer = gc.get_freeze_count()
+        assert outer > 0
+        with frozen_while():  # nested: one freeze, released by the outer exit only
+            pass
+        assert gc.get_freeze_count() == outer
+    assert gc.get_freeze_count() == 0

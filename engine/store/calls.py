@@ -44,16 +44,29 @@ class Totals:
         return self.tokens_in + self.tokens_out
 
 
-def record(store: Store, *, cache_key: str, endpoint: str, model: str, request: Any,
-           response: Any = None, run_id: int | None = None, stage: str | None = None,
-           tokens_in: int = 0, tokens_out: int = 0, latency_s: float = 0.0,
-           cost_usd: float | None = None, error: str | None = None) -> int:
-    """Write one row now (autocommit unless inside a transaction); returns its id."""
-    return store.insert("teacher_calls", {
-        "cache_key": cache_key, "run_id": run_id, "stage": stage, "endpoint": endpoint,
-        "model": model, "request": request, "response": response, "tokens_in": tokens_in,
-        "tokens_out": tokens_out, "latency_s": latency_s, "cost_usd": cost_usd,
-        "error": error, "created_at": now()})
+def row(*, cache_key: str, endpoint: str, model: str, request: Any, response: Any = None,
+        run_id: int | None = None, stage: str | None = None, tokens_in: int = 0,
+        tokens_out: int = 0, latency_s: float = 0.0, cost_usd: float | None = None,
+        error: str | None = None) -> dict[str, Any]:
+    """One ``teacher_calls`` row, ready for ``record_rows``."""
+    return {"cache_key": cache_key, "run_id": run_id, "stage": stage, "endpoint": endpoint,
+            "model": model, "request": request, "response": response, "tokens_in": tokens_in,
+            "tokens_out": tokens_out, "latency_s": latency_s, "cost_usd": cost_usd,
+            "error": error, "created_at": now()}
+
+
+def record(store: Store, **fields: Any) -> int:
+    """Write one row now (autocommit unless inside a transaction); returns its id.
+
+    ``fields`` are ``row``'s keyword arguments."""
+    return store.insert("teacher_calls", row(**fields))
+
+
+def record_rows(store: Store, rows: list[dict[str, Any]]) -> None:
+    """Write rows made by ``row`` in one transaction (joins an open one)."""
+    with store.transaction():
+        for r in rows:
+            store.insert("teacher_calls", r)
 
 
 def lookup(store: Store, keys: list[str]) -> dict[str, CachedCall]:

@@ -2,10 +2,17 @@
 
 ``Teacher.chat_many`` is called from ordinary (synchronous) stage code and runs the
 requests concurrently on an asyncio loop in the calling thread, with the ``openai``
-package's ``AsyncOpenAI`` (its own retries off: ``retry_call`` below retries, so every
-attempt is recorded). For each request it first looks in the cache (``teacher_calls``);
-only missing samples are sent. Every returned sample and every failed attempt is written
-to ``teacher_calls`` as soon as it comes back, so a kill loses nothing paid for.
+package's ``AsyncOpenAI`` (its own retries off: ``_call`` below retries, so every
+attempt is recorded). An endpoint on this machine over plain http (the embedded model, a
+local vLLM or llama.cpp server) is posted to through ``engine.teacher.lean``: the same
+headers and errors as the ``openai`` client, a fifth of the CPU per request.
+
+For each request it first looks in the cache (``teacher_calls``); only missing samples
+are sent, by a fixed pool of ``concurrency`` workers. Every returned sample and every
+failed attempt is written to ``teacher_calls`` in the event-loop tick after it comes
+back (one commit for all answers of a tick), and the batch returns only once all are
+written, so a kill loses at most the answers of one tick. While a batch runs, full
+garbage collections skip the objects that existed before it (``gcfreeze``).
 
 Per request, failures after retries come back as ``Result.error``; wrong key, unknown
 model and unreachable host raise ``TeacherError``; a spent budget raises
@@ -19,10 +26,10 @@ The database is written from the calling thread only (the loop runs there), so c
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import random
+import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -42,6 +49,7 @@ from engine.teacher.errors import (
     TeacherError,
     classify,
 )
+from engine.teacher.gcfreeze import frozen_while
 from engine.teacher.keys import redact
 from engine.teacher.limits import RateLimiter, estimate_tokens
 from engine.teacher.local import EmbeddedServer
@@ -50,6 +58,8 @@ from engine.teacher.types import CallError, Completion, Delta, Request, Result
 
 if TYPE_CHECKING:
     import openai
+
+    from engine.teacher.lean import LeanChat
 
 Progress = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
@@ -109,6 +119,9 @@ class Teacher:
         self._slots: asyncio.LifoQueue[int] | None = None  # free request slots
         self._aclient: tuple[asyncio.AbstractEventLoop, list[openai.AsyncOpenAI]] | None = None
         self._runner: asyncio.Runner | None = None
+        self._lean: LeanChat | None = None  # set for plain-http endpoints on this machine
+        self._rows: list[dict[str, Any]] = []  # audit rows not yet written (see _audit)
+        self._flush_error: Exception | None = None
         self._budget: Budget | None = None  # the running batch's, counted as calls return
 
     @property
@@ -122,8 +135,10 @@ class Teacher:
         if self._runner is not None:
             for client in self._aclient[1] if self._aclient is not None else []:
                 self._runner.run(client.close())
+            if self._lean is not None:
+                self._runner.run(self._lean.aclose())
             self._runner.close()
-        self._runner, self._aclient = None, None
+        self._runner, self._aclient, self._lean = None, None, None
         if self.server is not None:
             self.server.stop()
 
@@ -134,29 +149,33 @@ class Teacher:
         self.close()
 
     def _async_clients(self) -> list[openai.AsyncOpenAI]:
-        """The clients of the running loop: one per ``SHARD`` request slots.
+        """The clients of the running loop (and its request slots).
 
-        httpcore's pool scans all its connections for every request (O(connections)), which
-        at 64 in flight costs more CPU than the request itself; pools of 8 keep that flat.
+        For a plain-http endpoint on this machine: one client, and chat requests go
+        through ``LeanChat`` (engine/teacher/lean.py). Otherwise one client per ``SHARD``
+        slots: httpcore's pool scans all its connections for every request
+        (O(connections)), which at 64 in flight costs more CPU than the request itself;
+        pools of 8 keep that flat.
         """
         import httpx2
         import openai
 
-        from engine.teacher.transport import LocalTransport
+        from engine.teacher.lean import LeanChat
 
         loop = asyncio.get_running_loop()
         if self._aclient is None or self._aclient[0] is not loop:
-            clients = []
-            local = urlparse(self.base_url)
-            lean = local.scheme == "http" and (local.hostname or "") in LOCAL_HOSTS
-            for _ in range(0, self.spec.concurrency, SHARD):
-                limits = httpx2.Limits(max_connections=SHARD, max_keepalive_connections=SHARD)
-                http = openai.DefaultAsyncHttpxClient(
-                    limits=limits, timeout=self._timeout(),
-                    transport=LocalTransport() if lean else None)
-                clients.append(openai.AsyncOpenAI(
-                    api_key=self._key, base_url=self.base_url, max_retries=0,
-                    timeout=self._timeout(), http_client=http))
+            url = urlparse(self.base_url)
+            lean = url.scheme == "http" and (url.hostname or "") in LOCAL_HOSTS
+            shards = 1 if lean else -(-self.spec.concurrency // SHARD)
+            limits = httpx2.Limits(max_connections=SHARD, max_keepalive_connections=SHARD)
+            clients = [openai.AsyncOpenAI(
+                api_key=self._key, base_url=self.base_url, max_retries=0,
+                timeout=self._timeout(),
+                http_client=openai.DefaultAsyncHttpxClient(limits=limits,
+                                                           timeout=self._timeout()))
+                for _ in range(shards)]
+            self._lean = LeanChat(clients[0], self._timeout(),
+                                   self.spec.concurrency) if lean else None
             self._aclient = (loop, clients)
             self._slots = asyncio.LifoQueue()
             for slot in reversed(range(self.spec.concurrency)):
@@ -175,8 +194,9 @@ class Teacher:
         if self._runner is None:
             self._runner = asyncio.Runner()
         try:
-            return self._runner.run(self.achat_many(requests, progress=progress,
-                                                    should_stop=should_stop))
+            with frozen_while():
+                return self._runner.run(self.achat_many(requests, progress=progress,
+                                                        should_stop=should_stop))
         except RuntimeError as exc:
             if "running event loop" in str(exc):
                 raise RuntimeError("Teacher.chat_many was called from async code; await "
@@ -211,11 +231,20 @@ class Teacher:
             if progress is not None:
                 progress(done, total)
 
+        # A fixed pool of workers (not one task per request): at the start of a big batch
+        # the first requests go out at once instead of waiting behind thousands of task
+        # starts, and memory stays flat however many requests there are.
+        todo = iter(groups.values())
+
+        async def worker() -> None:
+            for indices in todo:
+                await run_group(indices)
+
         self._budget = batch.budget
         try:
             async with asyncio.TaskGroup() as group:
-                for indices in groups.values():
-                    group.create_task(run_group(indices))
+                for _ in range(min(len(groups), self.spec.concurrency)):
+                    group.create_task(worker())
         except BaseExceptionGroup as grouped:
             for exc in grouped.exceptions:
                 if isinstance(exc, DistillabError):
@@ -223,6 +252,8 @@ class Teacher:
             raise
         finally:
             self._budget = None
+            self._flush_error = None
+            self._flush()  # every answer of the batch is in the database before it returns
         kept = [r if r is not None and not _stopped(r) else None for r in results]
         if batch.cancelled:
             raise Cancelled()
@@ -289,7 +320,7 @@ class Teacher:
         clients = self._async_clients()
         assert self._slots is not None
         slot = await self._slots.get()  # LIFO: the warmest connection goes next
-        client = clients[slot // SHARD]
+        client = clients[min(slot // SHARD, len(clients) - 1)]
         try:
             for attempt in range(1, self.spec.max_retries + 2):
                 if batch.halted():
@@ -299,13 +330,16 @@ class Teacher:
                     return _Outcome(stopped=True)
                 t0 = time.perf_counter()
                 try:
-                    # The client's documented custom-request call: same auth, headers and
-                    # status errors as chat.completions.create, without its per-request
-                    # parameter transform and response models (half our CPU per request).
-                    raw = await client.post("/chat/completions", body=body,
-                                            cast_to=httpx2.Response,
-                                            options={"timeout": self._timeout()})
-                    data = json.loads(raw.content)
+                    if self._lean is not None:  # this machine: see engine/teacher/lean.py
+                        data = json.loads(await self._lean.post(body))
+                    else:
+                        # The client's documented custom-request call: same auth, headers
+                        # and status errors as chat.completions.create, without its
+                        # per-request parameter transform and response models.
+                        raw = await client.post("/chat/completions", body=body,
+                                                cast_to=httpx2.Response,
+                                                options={"timeout": self._timeout()})
+                        data = json.loads(raw.content)
                     choices = _choices(data)
                 except Exception as exc:
                     failure = classify(exc)
@@ -355,14 +389,50 @@ class Teacher:
     # -- audit --------------------------------------------------------------------------
     def _record_error(self, key: str, audit: dict[str, Any], failure: Failure, attempt: int,
                       latency_s: float) -> None:
+        self._audit(calls.row(
+            cache_key=key, endpoint=self.identity, model=self.model,
+            request={**audit, "attempt": attempt},
+            response={"kind": failure.kind, "status": failure.status,
+                      "retry_after_s": failure.retry_after_s, "attempt": attempt},
+            run_id=self.run_id, stage=self.stage, latency_s=latency_s,
+            error=redact(f"{failure.kind}: {failure.message}", self._key)))
+
+    def _audit(self, row: dict[str, Any]) -> None:
+        """Queue a ``teacher_calls`` row; all rows of one event-loop tick commit together.
+
+        Answers of a wave of requests arrive together; one commit per answer would make
+        the last of them wait for all the others' commits before its slot sends the next
+        request. The flush runs at the start of the next tick (``call_soon``), and at the
+        end of every batch, so a kill loses at most the answers of the tick it hit. If the
+        database refused a flush, the rows are kept and the batch stops with that error.
+        """
         if self.store is None:
             return
-        calls.record(self.store, cache_key=key, endpoint=self.identity, model=self.model,
-                     request={**audit, "attempt": attempt},
-                     response={"kind": failure.kind, "status": failure.status,
-                               "retry_after_s": failure.retry_after_s, "attempt": attempt},
-                     run_id=self.run_id, stage=self.stage, latency_s=latency_s,
-                     error=redact(f"{failure.kind}: {failure.message}", self._key))
+        self._rows.append(row)
+        if len(self._rows) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_soon)
+        if self._flush_error is not None:
+            raise self._flush_error
+
+    def _flush_soon(self) -> None:
+        try:
+            self._flush()
+        except DistillabError as exc:  # raised by the next _audit, or the batch's end
+            self._flush_error = exc
+
+    def _flush(self) -> None:
+        rows, self._rows = self._rows, []
+        if not rows or self.store is None:
+            return
+        try:
+            calls.record_rows(self.store, rows)
+        except sqlite3.Error as exc:
+            self._rows[:0] = rows
+            raise DistillabError(
+                f"could not write {len(rows)} teacher answer(s) to the database "
+                f"{self.store.path}: {exc}",
+                "free some disk space, or close the program that holds the database; then "
+                "resume the run: answers already stored are not asked again") from exc
 
     def _store_success(self, data: dict[str, Any], choices: list[dict[str, Any]],
                        request: Request, keys: list[str], indices: list[int],
@@ -381,24 +451,21 @@ class Teacher:
         out = _Outcome(tokens_in=tokens_in, tokens_out=tokens_out, latency_s=latency_s)
         share, rest = divmod(tokens_out, len(taken))
         meta = {"id": data.get("id"), "model": data.get("model"), "attempt": attempt}
-        with self.store.transaction() if self.store is not None else contextlib.nullcontext():
-            for j, ((index, _), record) in enumerate(zip(taken, records, strict=True)):
-                t_in = tokens_in if j == 0 else 0
-                t_out = share + (rest if j == 0 else 0)
-                cost = self.price.cost(t_in, t_out) if self.price is not None else None
-                out.cost_usd += cost or 0.0
-                out.completions[index] = cache.completion(record, index, cached=False)
-                if self.store is None:
-                    continue
-                first = j == 0
-                calls.record(
-                    self.store, cache_key=keys[index], endpoint=self.identity, model=self.model,
-                    request={**audit, "attempt": attempt} if first else
-                    {"sample_index": index, "same_call_as": keys[indices[0]]},
-                    response={**record, **meta, "usage": usage, "usage_estimated": usage is None}
-                    if first else {**record, **meta},
-                    run_id=self.run_id, stage=self.stage, tokens_in=t_in, tokens_out=t_out,
-                    latency_s=latency_s if first else 0.0, cost_usd=cost)
+        for j, ((index, _), record) in enumerate(zip(taken, records, strict=True)):
+            t_in = tokens_in if j == 0 else 0
+            t_out = share + (rest if j == 0 else 0)
+            cost = self.price.cost(t_in, t_out) if self.price is not None else None
+            out.cost_usd += cost or 0.0
+            out.completions[index] = cache.completion(record, index, cached=False)
+            first = j == 0
+            self._audit(calls.row(
+                cache_key=keys[index], endpoint=self.identity, model=self.model,
+                request={**audit, "attempt": attempt} if first else
+                {"sample_index": index, "same_call_as": keys[indices[0]]},
+                response={**record, **meta, "usage": usage, "usage_estimated": usage is None}
+                if first else {**record, **meta},
+                run_id=self.run_id, stage=self.stage, tokens_in=t_in, tokens_out=t_out,
+                latency_s=latency_s if first else 0.0, cost_usd=cost))
         if self._budget is not None:
             self._budget.add(tokens_in + tokens_out, out.cost_usd)
         return out

@@ -1,12 +1,12 @@
-"""A lean HTTP/1.1 transport for teachers on this machine (plain http to localhost).
+"""Keep-alive HTTP/1.1 connections to a teacher on this machine (plain http to localhost).
 
-The ``openai`` client sends through httpx2, whose default transport (httpcore2 on anyio)
-costs about a millisecond of CPU per request; at 64 requests in flight against a local
-vLLM or llama.cpp server that is most of the client's CPU. This transport speaks just
-HTTP/1.1 with keep-alive over asyncio streams: request in one write, response with
-Content-Length or chunked body, each phase under the request's timeouts. It raises
-httpx2's own exception types, so the ``openai`` client maps them exactly as before.
-Remote endpoints (https, proxies) keep httpx2's default transport.
+``LocalTransport.exchange`` sends one complete request (head and body bytes, built by
+``engine.teacher.lean``) over asyncio streams and reads the answer, with Content-Length
+or a chunked body, each phase under the request's timeouts. Idle connections are reused
+most-recent first (the warmest one), one the server has closed meanwhile is dropped.
+Failures are raised as httpx's exception types (``ConnectError``, ``ConnectTimeout``,
+``ReadTimeout``, ``RemoteProtocolError``), which ``LeanChat`` turns into the ``openai``
+client's.
 """
 
 from __future__ import annotations
@@ -16,24 +16,21 @@ from typing import Any
 
 import httpx2
 
-# Idle keep-alive connections kept per transport; the client's slots bound those in use.
-MAX_IDLE = 64
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
 
-class LocalTransport(httpx2.AsyncBaseTransport):
-    def __init__(self) -> None:
-        self._idle: list[_Conn] = []
+class LocalTransport:
+    """A pool of keep-alive connections; see the module doc."""
 
-    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
-        timeout: dict[str, float | None] = request.extensions.get("timeout", {})
-        body = await request.aread()
-        head = [f"{request.method} {request.url.raw_path.decode()} HTTP/1.1"]
-        head += [f"{k.decode()}: {v.decode()}" for k, v in request.headers.raw]
-        if "content-length" not in request.headers and body:
-            head.append(f"Content-Length: {len(body)}")
-        payload = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body
-        conn = self._reuse() or await self._connect(request, timeout)
+    def __init__(self, max_idle: int = 64) -> None:
+        self._idle: list[_Conn] = []
+        self._max_idle = max_idle  # the client's request slots bound the connections in use
+
+    async def exchange(self, host: str, port: int, payload: bytes,
+                       timeout: dict[str, float | None], request: httpx2.Request | None = None,
+                       ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """Send one complete HTTP/1.1 request (head and body bytes); status, headers, body."""
+        conn = self._reuse() or await self._connect(host, port, timeout, request)
         try:
             conn[1].write(payload)
             status, headers, content, keep = await self._read(conn[0], timeout.get("read"))
@@ -44,12 +41,11 @@ class LocalTransport(httpx2.AsyncBaseTransport):
         except BaseException:
             conn[1].close()
             raise
-        if keep and len(self._idle) < MAX_IDLE:
+        if keep and len(self._idle) < self._max_idle:
             self._idle.append(conn)
         else:
             conn[1].close()
-        return httpx2.Response(status, headers=headers, content=content,
-                               extensions={"http_version": b"HTTP/1.1"})
+        return status, headers, content
 
     def _reuse(self) -> _Conn | None:
         """The most recent idle connection the server has not closed meanwhile."""
@@ -60,8 +56,8 @@ class LocalTransport(httpx2.AsyncBaseTransport):
             writer.close()
         return None
 
-    async def _connect(self, request: httpx2.Request, timeout: dict[str, Any]) -> _Conn:
-        host, port = request.url.host, request.url.port or 80
+    async def _connect(self, host: str, port: int, timeout: dict[str, Any],
+                       request: httpx2.Request | None) -> _Conn:
         try:
             return await asyncio.wait_for(asyncio.open_connection(host, port),
                                           timeout.get("connect"))
@@ -100,7 +96,9 @@ class LocalTransport(httpx2.AsyncBaseTransport):
             return int(parts[1]), headers, content, keep
 
         try:
-            return await asyncio.wait_for(read(), read_timeout)
+            # asyncio.timeout, not wait_for: no extra task per request (3.11's wait_for makes one)
+            async with asyncio.timeout(read_timeout):
+                return await read()
         except TimeoutError as exc:
             raise httpx2.ReadTimeout("read timed out") from exc
         except asyncio.LimitOverrunError as exc:
