@@ -100,8 +100,9 @@ def test_a_bad_gguf_path_is_a_clear_error(tmp_path):
         open_teacher(TeacherSpec(model=str(tmp_path / "missing.gguf")))
     broken = tmp_path / "broken.gguf"
     broken.write_bytes(b"GGUF but not really")
-    with pytest.raises(TeacherError, match=r"llama\.cpp server exited"):
+    with pytest.raises(TeacherError, match=r"llama\.cpp server exited") as info:
         open_teacher(TeacherSpec(model=str(broken)))
+    assert "failed to load model" in str(info.value).lower()  # the server's own log, read back
 
 
 CHILD = """
@@ -114,8 +115,8 @@ time.sleep(120)
 """
 
 
-def test_no_orphan_server_after_the_engine_is_killed():
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def test_no_orphan_server_after_the_engine_is_killed(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(tmp_path)}
     parent = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE,
                               text=True, env=env, cwd=ROOT)
     try:
@@ -128,6 +129,7 @@ def test_no_orphan_server_after_the_engine_is_killed():
         while _alive(server_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not _alive(server_pid), "the llama.cpp server outlived its parent"
+        assert list(tmp_path.iterdir()) == []  # not even the server's log file is left
     finally:
         if parent.poll() is None:
             parent.kill()

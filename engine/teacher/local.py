@@ -77,7 +77,8 @@ class EmbeddedServer:
         self.port = 0
         self.api_key = secrets.token_urlsafe(24)
         self.proc: subprocess.Popen[bytes] | None = None
-        self._log: Path | None = None
+        self._log_fd: int | None = None  # the server's output, read with pread
+        self._log_path: Path | None = None  # only where an open file cannot be unlinked
 
     @property
     def base_url(self) -> str:
@@ -100,10 +101,13 @@ class EmbeddedServer:
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
         fd, name = tempfile.mkstemp(prefix="distillab-llama-", suffix=".log")
-        self._log = Path(name)
-        with os.fdopen(fd, "wb") as log:
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=subprocess.STDOUT, env=env)
+        self._log_fd = fd
+        try:  # POSIX: the file lives on while the server or we hold it, so even a kill -9
+            os.unlink(name)  # of both leaves nothing behind in the temp dir
+        except OSError:  # Windows: removed in stop()
+            self._log_path = Path(name)
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=fd,
+                                     stderr=subprocess.STDOUT, env=env)
         _running.add(self)
         try:
             self._wait_ready(timeout_s)
@@ -136,8 +140,13 @@ class EmbeddedServer:
                            f"{self.log_tail()}", "a large GGUF may need longer; check memory")
 
     def log_tail(self, lines: int = 15) -> str:
+        """The last lines the server wrote (pread: the server's write offset is shared)."""
+        if self._log_fd is None:
+            return ""
         try:
-            text = self._log.read_text(errors="replace") if self._log else ""
+            size = os.fstat(self._log_fd).st_size
+            start = max(0, size - 64 * 1024)
+            text = os.pread(self._log_fd, size - start, start).decode(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
@@ -152,8 +161,11 @@ class EmbeddedServer:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if self._log is not None:
-            self._log.unlink(missing_ok=True)
+        fd, self._log_fd = self._log_fd, None
+        if fd is not None:
+            os.close(fd)
+        if self._log_path is not None:
+            self._log_path.unlink(missing_ok=True)
 
 
 @atexit.register
