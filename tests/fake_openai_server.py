@@ -14,6 +14,7 @@ per request, in order:
 - ``drop``           close the connection without answering
 - ``context``        400 "context length exceeded"
 - ``filter``         a completion whose finish_reason is content_filter
+- ``307``            redirect to the same path (a client that follows it asks again)
 - ``ok``             answer normally
 
 A wrong or missing bearer key gives 401 (when ``api_key`` is set); an unknown model 404.
@@ -133,7 +134,7 @@ class FakeServer:
               extra: dict[str, str] | None = None, raw: bytes | None = None) -> None:
         body = raw if raw is not None else json.dumps(payload).encode()
         reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 404: "Not Found",
-                  429: "Too Many Requests", 500: "Internal Server Error",
+                  307: "Temporary Redirect", 429: "Too Many Requests", 500: "Internal Server Error",
                   503: "Service Unavailable"}.get(status, "Status")
         head = [f"HTTP/1.1 {status} {reason}", "Content-Type: application/json",
                 f"Content-Length: {len(body)}", "Connection: keep-alive"]
@@ -177,6 +178,8 @@ class FakeServer:
             self._send(writer, 429, self._error("Rate limit reached.", "requests",
                                                 "rate_limit_exceeded"),
                        {"Retry-After": arg or "0"})
+        elif name == "307":
+            self._send(writer, 307, {}, {"Location": path})
         elif name in ("500", "503"):
             self._send(writer, int(name), self._error("The server had an error.", "server_error"))
         elif name == "malformed":

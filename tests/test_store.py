@@ -76,6 +76,19 @@ def test_transaction_is_all_or_nothing(db_path):
         assert runs.finished_units(store, run_id, "a") == set()
 
 
+def test_a_failed_nested_transaction_is_undone_alone(db_path):
+    with Store(db_path) as store:
+        run_id = _run(store)
+        with store.transaction():
+            traces.add_trace(store, run_id=run_id, stage="a", role="t", output="outer")
+            with pytest.raises(ZeroDivisionError), store.transaction():
+                traces.add_trace(store, run_id=run_id, stage="a", role="t", output="inner")
+                raise ZeroDivisionError
+            traces.add_trace(store, run_id=run_id, stage="a", role="t", output="after")
+        outputs = [r[0] for r in store.query("SELECT output FROM traces ORDER BY id")]
+    assert outputs == ["outer", "after"]
+
+
 def test_a_unit_cannot_be_recorded_twice(db_path):
     with Store(db_path) as store:
         run_id = _run(store)

@@ -306,7 +306,7 @@ def test_lean_path_sends_what_the_openai_client_sends(server, store, monkeypatch
         assert teacher._lean is None
     lean, sdk = server.headers
     assert server.bodies[0] == server.bodies[1]
-    assert lean.pop("accept-encoding", None) is None  # the lean path asks for no compression
+    assert lean.pop("accept-encoding") == "identity"  # the lean path asks for no compression
     sdk.pop("accept-encoding")
     assert lean.pop("content-length") == sdk.pop("content-length")  # same compact JSON
     assert lean == sdk and lean["authorization"] == f"Bearer {KEY}"
@@ -338,6 +338,10 @@ def test_audit_rows_commit_per_tick_and_a_refused_write_stops_with_a_clear_error
             teacher.chat_many([_ask(f"later {i}") for i in range(40)])
     assert "database or disk is full" in str(info.value) and str(store.path) in str(info.value)
     assert "resume" in info.value.hint
+    writes.clear()
+    with open_teacher(_spec(server, concurrency=8), store=store) as teacher:
+        teacher.chat_many([_ask(f"after {i}") for i in range(40)])
+    assert sum(writes) == 40 and len(writes) > 1  # per-tick commits again, not one at the end
     stored = {r[0] for r in store.query("SELECT cache_key FROM teacher_calls")}
     assert len(keys) > 40 and stored == keys  # the refused rows were written at the end
 
@@ -355,3 +359,13 @@ def test_gc_freeze_is_scoped_to_batches():
             pass
         assert gc.get_freeze_count() == outer
     assert gc.get_freeze_count() == 0
+
+
+def test_a_redirect_is_followed_through_the_openai_client(server, store):
+    server.faults.append("307")
+    with open_teacher(_spec(server), store=store) as teacher:
+        result = teacher.chat(_ask("moved?"))
+        assert teacher._lean is None  # this endpoint redirects: the openai client from now on
+        assert teacher.chat(_ask("again")).ok
+    assert result.ok and result.text == "echo 0 seed None: moved?"
+    assert server.chat_requests == 3 and _errors(store) == []

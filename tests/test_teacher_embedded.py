@@ -142,3 +142,17 @@ def test_close_stops_the_server():
     assert pid is not None and _alive(pid)
     teacher.close()
     assert not _alive(pid)
+
+
+def test_a_session_key_starting_with_a_dash_reaches_the_server(monkeypatch):
+    """token_urlsafe keys start with '-' one time in 64; argparse must not take it for a flag."""
+    import engine.teacher.local as local
+
+    monkeypatch.setattr(local.secrets, "token_urlsafe", lambda n: "-dash-first-key")
+    teacher = open_teacher(TeacherSpec())
+    try:
+        assert teacher.server is not None and teacher.server.api_key == "-dash-first-key"
+        assert teacher.chat(Request(messages=[{"role": "user", "content": "Hi"}],
+                                    max_tokens=4)).ok
+    finally:
+        teacher.close()

@@ -71,12 +71,24 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """All writes inside commit together or not at all; nesting joins the outer one."""
+        """All writes inside commit together or not at all.
+
+        Nesting joins the outer transaction through a savepoint: a nested block that
+        fails is undone on its own (and its exception goes on), so nothing it wrote
+        before failing stays behind in the outer transaction."""
         with self._lock:
             if self._depth:
+                name = f"nested_{self._depth}"
+                self.conn.execute(f"SAVEPOINT {name}")
                 self._depth += 1
                 try:
                     yield
+                except BaseException:
+                    self.conn.execute(f"ROLLBACK TO {name}")
+                    self.conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    self.conn.execute(f"RELEASE {name}")
                 finally:
                     self._depth -= 1
                 return

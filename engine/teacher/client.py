@@ -28,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import random
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -61,6 +61,7 @@ if TYPE_CHECKING:
 
     from engine.teacher.lean import LeanChat
 
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int], None]
 StopCheck = Callable[[], bool]
 # Backoff: base * 2**(attempt-1) * jitter(0.5..1.5), at most 30 s between attempts.
@@ -121,7 +122,8 @@ class Teacher:
         self._runner: asyncio.Runner | None = None
         self._lean: LeanChat | None = None  # set for plain-http endpoints on this machine
         self._rows: list[dict[str, Any]] = []  # audit rows not yet written (see _audit)
-        self._flush_error: Exception | None = None
+        self._flush_scheduled = False
+        self._flush_error: DistillabError | None = None
         self._budget: Budget | None = None  # the running batch's, counted as calls return
 
     @property
@@ -132,6 +134,11 @@ class Teacher:
     # -- life cycle ---------------------------------------------------------------------
     def close(self) -> None:
         """Close connections and stop the embedded server, if any."""
+        if self._rows:  # answers a refused write left queued: one more try
+            try:
+                self._flush()
+            except DistillabError as exc:
+                log.warning("%s", exc)
         if self._runner is not None:
             for client in self._aclient[1] if self._aclient is not None else []:
                 self._runner.run(client.close())
@@ -167,7 +174,8 @@ class Teacher:
             url = urlparse(self.base_url)
             lean = url.scheme == "http" and (url.hostname or "") in LOCAL_HOSTS
             shards = 1 if lean else -(-self.spec.concurrency // SHARD)
-            limits = httpx2.Limits(max_connections=SHARD, max_keepalive_connections=SHARD)
+            per = self.spec.concurrency if lean else SHARD  # lean: in case of a redirect
+            limits = httpx2.Limits(max_connections=per, max_keepalive_connections=per)
             clients = [openai.AsyncOpenAI(
                 api_key=self._key, base_url=self.base_url, max_retries=0,
                 timeout=self._timeout(),
@@ -246,9 +254,7 @@ class Teacher:
                 for _ in range(min(len(groups), self.spec.concurrency)):
                     group.create_task(worker())
         except BaseExceptionGroup as grouped:
-            for exc in grouped.exceptions:
-                if isinstance(exc, DistillabError):
-                    raise exc from None
+            _raise_first_distillab_error(grouped)
             raise
         finally:
             self._budget = None
@@ -280,9 +286,17 @@ class Teacher:
                 total.tokens_out += hits[key].tokens_out
         missing = [i for i in range(request.n) if i not in total.completions]
         while missing:
-            if self._n_ok is False or len(missing) == 1:
-                outs = await asyncio.gather(*(self._call(request, params, keys, [i], batch)
-                                              for i in missing))
+            if len(missing) == 1:
+                outs = [await self._call(request, params, keys, missing, batch)]
+            elif self._n_ok is False:  # one call per sample; a failing one cancels the rest
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        tasks = [group.create_task(self._call(request, params, keys, [i],
+                                                              batch)) for i in missing]
+                except BaseExceptionGroup as grouped:
+                    _raise_first_distillab_error(grouped)
+                    raise
+                outs = [t.result() for t in tasks]
             else:
                 outs = [await self._call(request, params, keys, missing, batch)]
             for out in outs:
@@ -330,8 +344,13 @@ class Teacher:
                     return _Outcome(stopped=True)
                 t0 = time.perf_counter()
                 try:
+                    answer = None
                     if self._lean is not None:  # this machine: see engine/teacher/lean.py
-                        data = json.loads(await self._lean.post(body))
+                        answer = await self._lean.post(body)
+                        if answer is None:  # a redirect: the openai client follows those
+                            self._lean = None
+                    if answer is not None:
+                        data = json.loads(answer)
                     else:
                         # The client's documented custom-request call: same auth, headers
                         # and status errors as chat.completions.create, without its
@@ -409,12 +428,15 @@ class Teacher:
         if self.store is None:
             return
         self._rows.append(row)
-        if len(self._rows) == 1:
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
             asyncio.get_running_loop().call_soon(self._flush_soon)
         if self._flush_error is not None:
-            raise self._flush_error
+            error, self._flush_error = self._flush_error, None  # raised once, by this task
+            raise error
 
     def _flush_soon(self) -> None:
+        self._flush_scheduled = False
         try:
             self._flush()
         except DistillabError as exc:  # raised by the next _audit, or the batch's end
@@ -426,7 +448,7 @@ class Teacher:
             return
         try:
             calls.record_rows(self.store, rows)
-        except sqlite3.Error as exc:
+        except Exception as exc:  # kept for the next try; never dropped silently
             self._rows[:0] = rows
             raise DistillabError(
                 f"could not write {len(rows)} teacher answer(s) to the database "
@@ -443,8 +465,8 @@ class Teacher:
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else None
         records = [cache.choice_record(c) for _, c in taken]
         if usage is not None:
-            tokens_in = int(usage.get("prompt_tokens") or 0)
-            tokens_out = int(usage.get("completion_tokens") or 0)
+            tokens_in = _count(usage.get("prompt_tokens"))
+            tokens_out = _count(usage.get("completion_tokens"))
         else:  # no usage reported: estimate (4 characters a token) so budgets still count
             tokens_in = sum(len(str(m.get("content", ""))) for m in request.messages) // 4
             tokens_out = sum(len(r["text"]) for r in records) // 4
@@ -476,6 +498,24 @@ class Teacher:
         from engine.teacher.stream import stream_chat
 
         yield from stream_chat(self, request)
+
+
+def _raise_first_distillab_error(grouped: BaseExceptionGroup[BaseException]) -> None:
+    """Raise the first ``DistillabError`` among a task group's errors (nested groups
+    included), so the user reads its message rather than a group's traceback."""
+    for exc in grouped.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            _raise_first_distillab_error(exc)
+        elif isinstance(exc, DistillabError):
+            raise exc from None
+
+
+def _count(value: Any) -> int:
+    """A token count from the server's usage, as a sane int (SQLite stores up to 2**63)."""
+    try:
+        return min(max(int(value or 0), 0), 2**53)
+    except (TypeError, ValueError):
+        return 0
 
 
 def _stopped(result: Result) -> bool:

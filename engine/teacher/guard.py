@@ -52,7 +52,7 @@ def main(argv: list[str]) -> None:
     server_args = argv[3:]
     key = os.environ.pop(KEY_ENV, None)
     if key:
-        server_args += ["--api_key", key]
+        server_args.append(f"--api_key={key}")  # one word: a key may start with "-"
     from llama_cpp.server.__main__ import main as serve
 
     sys.argv = ["llama_cpp.server", *server_args]

@@ -30,8 +30,8 @@ from engine.teacher.transport import LocalTransport
 if TYPE_CHECKING:
     import openai
 
-# Header lines the template must not carry: the length changes per request, and without
-# Accept-Encoding the server answers uncompressed (the transport does not decompress).
+# Header lines the template must not carry: the length changes per request, and the
+# transport does not decompress, so "Accept-Encoding: identity" replaces the client's.
 _DROPPED = {b"content-length", b"transfer-encoding", b"accept-encoding"}
 
 
@@ -50,14 +50,17 @@ class LeanChat:
         self._host, self._port = template.url.host, template.url.port or 80
         lines = [f"POST {template.url.raw_path.decode()} HTTP/1.1".encode("latin-1")]
         lines += [k + b": " + v for k, v in template.headers.raw if k.lower() not in _DROPPED]
+        lines.append(b"Accept-Encoding: identity")
         self._head = b"\r\n".join(lines) + b"\r\nContent-Length: "
         self.transport = LocalTransport(max_idle=connections)
 
-    async def post(self, body: dict[str, Any]) -> bytes:
-        """The answer's body for a 2xx; raises the ``openai`` client's exceptions otherwise."""
+    async def post(self, body: dict[str, Any]) -> bytes | None:
+        """The answer's body for a 2xx; None for a redirect (the caller sends it through the
+        ``openai`` client, which follows it); the ``openai`` client's exceptions otherwise."""
         import openai
 
-        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()  # as openai
+        content = json.dumps(body, ensure_ascii=False, allow_nan=False,  # as openai
+                             separators=(",", ":")).encode()
         payload = self._head + str(len(content)).encode() + b"\r\n\r\n" + content
         try:
             status, headers, data = await self.transport.exchange(
@@ -66,6 +69,8 @@ class LeanChat:
             raise openai.APITimeoutError(request=self.request) from exc
         except httpx2.TransportError as exc:
             raise openai.APIConnectionError(request=self.request) from exc
+        if status in (301, 302, 303, 307, 308):
+            return None
         if status >= 300:
             response = httpx2.Response(status, headers=headers, content=data,
                                        request=self.request)

@@ -12,18 +12,23 @@ client's.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx2
 
 _Conn = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+# A connection idle longer than this is not reused: uvicorn (vLLM, llama-cpp-python's
+# server) closes idle keep-alive connections after 5 s, and a request sent just as it
+# does would fail as a dropped connection and cost a retry.
+IDLE_REUSE_S = 4.0
 
 
 class LocalTransport:
     """A pool of keep-alive connections; see the module doc."""
 
     def __init__(self, max_idle: int = 64) -> None:
-        self._idle: list[_Conn] = []
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter, float]] = []
         self._max_idle = max_idle  # the client's request slots bound the connections in use
 
     async def exchange(self, host: str, port: int, payload: bytes,
@@ -42,16 +47,17 @@ class LocalTransport:
             conn[1].close()
             raise
         if keep and len(self._idle) < self._max_idle:
-            self._idle.append(conn)
+            self._idle.append((*conn, time.monotonic()))
         else:
             conn[1].close()
         return status, headers, content
 
     def _reuse(self) -> _Conn | None:
-        """The most recent idle connection the server has not closed meanwhile."""
+        """The most recent idle connection the server has not closed (nor may be closing)."""
+        now = time.monotonic()
         while self._idle:
-            reader, writer = self._idle.pop()
-            if not reader.at_eof() and not writer.is_closing():
+            reader, writer, since = self._idle.pop()
+            if now - since < IDLE_REUSE_S and not reader.at_eof() and not writer.is_closing():
                 return reader, writer
             writer.close()
         return None
@@ -105,6 +111,6 @@ class LocalTransport:
             raise httpx2.RemoteProtocolError(f"response head too long ({exc})") from exc
 
     async def aclose(self) -> None:
-        for _, writer in self._idle:
+        for _, writer, _ in self._idle:
             writer.close()
         self._idle.clear()
