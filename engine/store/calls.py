@@ -55,13 +55,6 @@ def row(*, cache_key: str, endpoint: str, model: str, request: Any, response: An
             "error": error, "created_at": now()}
 
 
-def record(store: Store, **fields: Any) -> int:
-    """Write one row now (autocommit unless inside a transaction); returns its id.
-
-    ``fields`` are ``row``'s keyword arguments."""
-    return store.insert("teacher_calls", row(**fields))
-
-
 def record_rows(store: Store, rows: list[dict[str, Any]]) -> None:
     """Write rows made by ``row`` in one transaction (joins an open one)."""
     with store.transaction():

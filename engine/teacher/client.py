@@ -286,9 +286,8 @@ class Teacher:
                 total.tokens_out += hits[key].tokens_out
         missing = [i for i in range(request.n) if i not in total.completions]
         while missing:
-            if len(missing) == 1:
-                outs = [await self._call(request, params, keys, missing, batch)]
-            elif self._n_ok is False:  # one call per sample; a failing one cancels the rest
+            if self._n_ok is False and len(missing) > 1:
+                # one call per sample (the endpoint ignores n); a failing one cancels the rest
                 try:
                     async with asyncio.TaskGroup() as group:
                         tasks = [group.create_task(self._call(request, params, keys, [i],

@@ -69,12 +69,11 @@ def stream_chat(teacher: Teacher, request: Request) -> Iterator[Delta]:
         failure = classify(exc)
         message = redact(failure.message, teacher._key)
         if teacher.store is not None:
-            calls.record(teacher.store, cache_key=key, endpoint=teacher.identity,
-                         model=teacher.model, request=audit,
-                         response={"kind": failure.kind, "status": failure.status},
-                         run_id=teacher.run_id, stage=teacher.stage,
-                         latency_s=time.perf_counter() - t0,
-                         error=f"{failure.kind}: {message}")
+            calls.record_rows(teacher.store, [calls.row(
+                cache_key=key, endpoint=teacher.identity, model=teacher.model, request=audit,
+                response={"kind": failure.kind, "status": failure.status},
+                run_id=teacher.run_id, stage=teacher.stage, latency_s=time.perf_counter() - t0,
+                error=f"{failure.kind}: {message}")])
         raise TeacherError(failure.kind, teacher.label, message) from None
     answer = "".join(text)
     record = {"text": answer, "finish_reason": finish,
@@ -84,8 +83,8 @@ def stream_chat(teacher: Teacher, request: Request) -> Iterator[Delta]:
     tokens_out = int((usage or {}).get("completion_tokens") or len(answer) // 4)
     cost = teacher.price.cost(tokens_in, tokens_out) if teacher.price is not None else None
     if teacher.store is not None:
-        calls.record(teacher.store, cache_key=key, endpoint=teacher.identity,
-                     model=teacher.model, request=audit,
-                     response={**record, "usage": usage, "usage_estimated": usage is None},
-                     run_id=teacher.run_id, stage=teacher.stage, tokens_in=tokens_in,
-                     tokens_out=tokens_out, latency_s=time.perf_counter() - t0, cost_usd=cost)
+        calls.record_rows(teacher.store, [calls.row(
+            cache_key=key, endpoint=teacher.identity, model=teacher.model, request=audit,
+            response={**record, "usage": usage, "usage_estimated": usage is None},
+            run_id=teacher.run_id, stage=teacher.stage, tokens_in=tokens_in,
+            tokens_out=tokens_out, latency_s=time.perf_counter() - t0, cost_usd=cost)])
