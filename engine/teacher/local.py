@@ -144,9 +144,12 @@ class EmbeddedServer:
         if self._log_fd is None:
             return ""
         try:
-            size = os.fstat(self._log_fd).st_size
-            start = max(0, size - 64 * 1024)
-            text = os.pread(self._log_fd, size - start, start).decode(errors="replace")
+            if self._log_path is not None:  # Windows (no pread): the file is still there
+                text = self._log_path.read_text(errors="replace")
+            else:
+                size = os.fstat(self._log_fd).st_size
+                start = max(0, size - 64 * 1024)
+                text = os.pread(self._log_fd, size - start, start).decode(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
