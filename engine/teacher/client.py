@@ -52,7 +52,7 @@ from engine.teacher.errors import (
 from engine.teacher.gcfreeze import frozen_while
 from engine.teacher.keys import redact
 from engine.teacher.limits import RateLimiter, estimate_tokens
-from engine.teacher.local import EmbeddedServer
+from engine.teacher.local import GuardedServer
 from engine.teacher.prices import LOCAL_HOSTS, Price
 from engine.teacher.types import CallError, Completion, Delta, Request, Result
 
@@ -103,7 +103,7 @@ class Teacher:
     def __init__(self, spec: TeacherSpec, *, base_url: str, model: str, api_key: str,
                  identity: str, price: Price | None, store: Store | None = None,
                  run_id: int | None = None, stage: str | None = None,
-                 server: EmbeddedServer | None = None, backoff_s: float = 1.0) -> None:
+                 server: GuardedServer | None = None, backoff_s: float = 1.0) -> None:
         self.spec = spec
         self.base_url = base_url.rstrip("/")
         self.model = model
