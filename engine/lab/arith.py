@@ -258,9 +258,9 @@ def generate(n: int, dials: Dials, seed: int) -> list[ArithItem]:
         item = make_item(rng, dials)
         if item.question in seen:
             misses += 1
-            # the question space is huge (names x things x templates x numbers); many
-            # repeats in a row mean the dials leave too few distinct questions
-            if misses > 100 + 10 * n:
+            # the question space is huge (names x things x templates x numbers); more
+            # repeats than problems asked for mean the dials leave too few distinct ones
+            if misses > 1000 + n:
                 raise ValueError(f"only {len(out)} distinct questions found for these dials; "
                                  "ask for fewer, or raise digits or ops")
             continue

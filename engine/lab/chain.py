@@ -131,11 +131,15 @@ def step_verdict(item: ArithItem, k: int, calc: Calc | None, previous: int | Non
                 f"{gold.b} here")
     got, want = (calc.a, calc.b), (want_a, gold.b)
     same = got == want or (gold.op != "-" and got == want[::-1])
+    if not same and sorted(got) == sorted(want):
+        return (f"Step {k} computes {calc.a} {calc.op} {calc.b}; it needs {want_a} {gold.op} "
+                f"{gold.b} (the order matters for {gold.op})")
     if not same:
         wrong = next((n for n in got if n not in want), got[0])
         if wrong in item.distractors:
             where = "a number the question gives for something else"
-        elif wrong in [s.b for s in item.steps] or wrong == item.steps[0].a:
+        elif wrong in [s.b for s in item.steps] + [s.result for s in item.steps] + \
+                [item.steps[0].a]:
             where = "a number that belongs to another step"
         else:
             where = "neither a number in the question nor an earlier result"

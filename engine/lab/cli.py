@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +82,8 @@ def _teacher(args: argparse.Namespace, console: Any) -> int:
 
     def ready(port: int) -> None:
         console.print(f"lab teacher on http://127.0.0.1:{port}/v1 (model 'lab', "
-                      f"{options.identity}); Ctrl-C stops it", markup=False)
+                      f"{options.identity}); Ctrl-C stops it", markup=False, soft_wrap=True)
+        sys.stdout.flush()  # a script reading our output needs the address now
 
     argv = ["--port", str(args.port), "--error-rate", repr(args.error_rate), "--style",
             args.style, "--seed", str(args.seed), "--latency", repr(args.latency)]

@@ -6,7 +6,9 @@ sections, and writes the answer a careful teacher would. The answer depends only
 prompt, the sample index and ``options`` (so cache and resume behave): whether this
 answer slips is drawn from a hash of the three, with probability ``error_rate``, and a
 slip is one mistake of ``style`` (``engine.lab.mistakes``) in what it writes. A prompt
-it cannot read raises ``LabRefusal`` (the server answers 400 with the message).
+that asks for none of its formats gets ``UNKNOWN``, a short note saying so (probes and
+"try a prompt" work); one that asks for a format but whose problem it cannot read raises
+``LabRefusal`` (the server answers 400 with the message).
 """
 
 from __future__ import annotations
@@ -60,6 +62,11 @@ class LabOptions:
                 f"&seed={self.seed}")
 
 
+UNKNOWN = ("I am Distillab's scripted lab teacher. I answer only the request formats of the "
+           "lab's prompts (recipes/prompts; docs/lab.md lists the phrase each format is known "
+           "by), and this prompt asks for none of them.")
+
+
 class LabRefusal(ValueError):
     """A prompt the scripted teacher cannot answer; the message says why."""
 
@@ -76,10 +83,8 @@ def answer(messages: Sequence[Mapping[str, Any]], sample_index: int,
            options: LabOptions) -> tuple[str, str]:
     """The answer text for a chat request and its kind."""
     request = recognise(messages)
-    if request is None:
-        raise LabRefusal("the lab teacher does not recognise this request: it answers the "
-                         "formats of the shipped prompts in recipes/prompts (see docs/lab.md "
-                         "for the phrase each format is known by)")
+    if request is None:  # a probe, a "try a prompt", or a template that lost its format
+        return UNKNOWN, "unknown"
     digest = hashlib.sha256(f"{options.seed}|{sample_index}|{request.text}".encode()).digest()
     rng = random.Random(digest)
     call = _Call(request, rng, rng.random() < options.error_rate, options)

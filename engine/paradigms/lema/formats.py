@@ -138,8 +138,8 @@ def parse_triplet(text: str, n_steps: int | None = None) -> Triplet:
                    reason, notes)
 
 
-_NEW_QUESTION = re.compile(r"^\s*(?:\*\*)?(?:New\s+)?Question\s*\d+\s*(?:\*\*)?\s*[:.)]\s*(.+)$",
-                           re.IGNORECASE | re.MULTILINE)
+_NEW_QUESTION = re.compile(r"^\s*(?:\*\*)?(?:New\s+)?Question\s*\d+\s*(?:\*\*)?\s*[:.)]"
+                           r"\s*(?:\*\*)?\s*(.+)$", re.IGNORECASE | re.MULTILINE)
 
 
 def parse_questions(text: str) -> list[str]:
