@@ -27,7 +27,7 @@ KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("elad.verify_step", re.compile(r"Is Step \d+ correct\?\s*$")),
     ("elad.revise", re.compile(r"correct solution from Step \d+ on", re.IGNORECASE)),
     ("answer", re.compile(r"only the final answer", re.IGNORECASE)),
-    ("cot.solve", re.compile(r"The answer is N\.")),
+    ("cot.solve", re.compile(r"The answer is (?:N|<number>)\.")),
 )
 
 # Labels that open a section: a line that starts with one of them and a colon.
