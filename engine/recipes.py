@@ -149,6 +149,8 @@ class TeacherSpec(_Model):
             raise ValueError(f"the lab teacher has no model to choose (teacher.model is "
                              f"{self.model!r}): remove teacher.model, or use kind openai or "
                              "embedded for a real model")
+        if self.kind == "lab":
+            self.model = "lab"  # what traces and reports name as the teacher's model
         return self
 
 

@@ -18,12 +18,13 @@ from engine.paradigms.lema import formats as lema
 from engine.paradigms.reer import formats as reer
 from engine.paradigms.supercorrect import formats as sc
 from engine.prompts import render
-from engine.recipes import RecipeError, TeacherSpec, parse_recipe
+from engine.recipes import RecipeError, TeacherSpec
 from engine.steps import chain_steps
 from engine.store import Store
 from engine.tasks import get_task
 from engine.teacher import Request, open_teacher
 from engine.teacher.probe import probe_endpoint
+from engine.validate import parse_recipe
 
 pytestmark = pytest.mark.integration
 
@@ -200,6 +201,7 @@ def test_recipe_validation_of_lab_options(tmp_path):
     head = "schema_version: 1\nname: t\nparadigm: smoke\ndataset: {path: d.jsonl}\n"
     loaded = parse_recipe(head + "teacher:\n  kind: lab\n  lab: {error_rate: 0.1, style: copy}\n")
     assert loaded.recipe.teacher.lab is not None and loaded.recipe.teacher.lab.style == "copy"
+    assert loaded.recipe.teacher.model == "lab"  # what traces name as the teacher's model
     with pytest.raises(RecipeError) as info:
         parse_recipe(head + "teacher:\n  kind: openai\n  lab: {error_rate: 0.1}\n", "r.yaml")
     assert "r.yaml:5: teacher" in str(info.value) and "set `kind: lab`" in str(info.value)
