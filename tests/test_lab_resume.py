@@ -121,3 +121,47 @@ def test_kill_9_mid_stage_then_resume_answers_nothing_twice(tmp_path, db_path, m
     assert len(per_item) == 16 and all(n == 1 for _, n in per_item)
     assert len(answered) == 16 and all(n == 1 for _, n in answered)  # nothing answered twice
     assert dict(verdicts) == {"passed": 16}  # the always-right teacher, checked by gsm8k
+
+
+def test_kill_9_of_the_lab_teacher_itself_fails_the_run_clearly_and_resume_finishes(
+        tmp_path, db_path, monkeypatch):
+    data = tmp_path / "arith.jsonl"
+    assert main(["lab", "make", "arith", "--n", "16", "--ops", "3", "--seed", "3",
+                 "-o", str(data)]) == 0
+    text = ("schema_version: 1\nname: lab-kill-teacher\nparadigm: cot\nseed: 0\n"
+            f"dataset: {{path: {data}, split: {{train: 1.0}}}}\n"
+            "teacher: {kind: lab, concurrency: 2, max_retries: 1, lab: {latency_s: 0.15}}\n"
+            "stages: {baseline: {enabled: false}, solve: {batch: 2, splits: [train]}}\n")
+    monkeypatch.setitem(PARADIGMS, "cot", teacher_half(PARADIGMS["cot"]))
+    killed: list[int] = []
+
+    def kill_the_teacher() -> None:
+        deadline = time.monotonic() + 60
+        while _units(db_path) < 4 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for pid in _lab_servers(os.getpid()):
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    import threading
+
+    from engine.validate import parse_recipe
+
+    watcher = threading.Thread(target=kill_the_teacher)
+    watcher.start()
+    run_id, status = runner.run_recipe(parse_recipe(text, str(tmp_path / "r.yaml"), tmp_path),
+                                       db_path)
+    watcher.join()
+    assert len(killed) == 1 and status == "failed"
+    with Store(db_path) as store:
+        error = runs.get_run(store, run_id).error
+        assert 4 <= len(runs.finished_units(store, run_id, "solve")) < 16
+    assert "lab teacher" in error and "resume" in error  # which endpoint, and what to do
+    assert runner.resume(run_id, db_path) == "completed"
+    with Store(db_path) as store:
+        answered = store.query("SELECT cache_key, COUNT(*) FROM teacher_calls WHERE run_id = ? "
+                               "AND error IS NULL GROUP BY cache_key", (run_id,))
+        per_item = store.query("SELECT item_id, COUNT(*) FROM traces WHERE run_id = ? "
+                               "GROUP BY item_id", (run_id,))
+    assert len(answered) == 16 and all(n == 1 for _, n in answered)
+    assert len(per_item) == 16 and all(n == 1 for _, n in per_item)

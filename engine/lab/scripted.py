@@ -31,7 +31,14 @@ from engine.lab.arith import (
     make_item,
     parse_question,
 )
-from engine.lab.chain import ChainCheck, check_chain, check_steps, final_answer, find_calc
+from engine.lab.chain import (
+    ChainCheck,
+    check_chain,
+    check_steps,
+    final_answer,
+    find_calc,
+    parse_chain,
+)
 from engine.lab.mistakes import STYLES, with_mistake
 from engine.lab.protocol import LabRequest, recognise
 
@@ -153,8 +160,6 @@ def _verify_all(call: _Call) -> str:
 
 def _from_step(item: ArithItem, k: int, chain_text_: str) -> list[Step]:
     """The correct steps from step k on, continuing from the chain's own step k-1."""
-    from engine.lab.chain import parse_chain
-
     steps = parse_chain(chain_text_).steps
     previous = steps[k - 2].calc if 2 <= k <= len(steps) + 1 else None
     value = previous.result if previous is not None else (

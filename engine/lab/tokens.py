@@ -24,9 +24,12 @@ class TokenCounter:
             from engine.embedded import gguf_path
 
             gguf = gguf_path()
-        # a tiny context: only the vocabulary is used (and llama.cpp then stays quiet)
-        self._model = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False,
-                                      n_ctx=8, n_batch=8)
+        from llama_cpp._utils import suppress_stdout_stderr
+
+        # only the vocabulary is used; llama.cpp's one line about the context size is noise
+        with suppress_stdout_stderr(disable=False):
+            self._model = llama_cpp.Llama(model_path=str(gguf), vocab_only=True,
+                                          verbose=False, n_ctx=8, n_batch=8)
 
     def tokens(self, text: str, special: bool = False) -> list[int]:
         return list(self._model.tokenize(text.encode(), add_bos=False, special=special))

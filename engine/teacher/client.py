@@ -366,7 +366,8 @@ class Teacher:
                     last = attempt > self.spec.max_retries
                     if failure.fatal and (last or not failure.retryable):
                         raise TeacherError(failure.kind, self.label,
-                                           redact(failure.message, self._key)) from None
+                                           redact(failure.message, self._key),
+                                           self._local_hint(failure.kind)) from None
                     if last or not failure.retryable:
                         return _Outcome(error=CallError(failure.kind, redact(
                             failure.message, self._key), failure.status, attempt))
@@ -377,6 +378,15 @@ class Teacher:
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._slots.put_nowait(slot)
+
+    def _local_hint(self, kind: str) -> str:
+        """For a server this teacher started (embedded, lab) that stopped answering, what to
+        do; '' (the kind's usual hint) otherwise."""
+        if self.server is None or kind != "unreachable":
+            return ""
+        return (f"the {self.server.program} server this run started has stopped (killed, or out "
+                "of memory); `distillab resume RUN_ID` starts a new one, and answers already "
+                "stored are not asked again")
 
     def _body(self, request: Request, params: dict[str, Any], indices: list[int]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": request.messages,
