@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from engine.tasks.base import Task, Verdict
-from engine.tasks.extract import answer_is, last_number, to_number
+from engine.tasks.extract import answer_is
+from engine.tasks.numbers import last_number, value
 
 LETTERS = "ABCDEFGHIJ"
 _OPTION = re.compile(r"^\s*\(?([A-J])\s*[).:]\s*(.*)$", re.DOTALL)
@@ -57,9 +58,10 @@ class ChoiceTask(Task):
         final = answer_is(text) or (text.strip().splitlines() or [""])[-1]
         number = last_number(final)
         if number is not None:
-            value = to_number(number)
+            wanted = value(number)
             hits = [k for k, v in options.items()
-                    if (n := last_number(v)) is not None and to_number(n) == value]
+                    if (n := last_number(v)) is not None and wanted is not None
+                    and (got := value(n)) is not None and got.value == wanted.value]
             if len(hits) == 1:
                 return hits[0]
         scored = [(difflib.SequenceMatcher(None, final.lower(), v.lower()).ratio(), k)

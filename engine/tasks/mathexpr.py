@@ -1,0 +1,492 @@
+"""Read one LaTeX math expression into a small tree, and evaluate it exactly or approximately.
+
+``parse(text)`` reads a cleaned expression (see :mod:`engine.tasks.latex`): numbers,
+letters (``x``, ``x_1``, Greek), ``+ - \\cdot \\times \\div /``, implicit products
+(``2\\sqrt{3}``, ``\\pi r^2``), ``^``, ``\\frac``, ``\\sqrt[n]{}``, ``\\binom``, ``!``,
+``|x|``, floor/ceiling, functions (``\\sin``, ``\\log_2``...), ``\\pi``, ``\\infty``, ``i``,
+mixed numbers (``1\\frac{4}{5}`` is 9/5, never a product) and scientific notation
+(``6.72\\times10^{-5}``). Nothing is ever passed to ``eval``: the tree is built here.
+
+``exact(node)`` is the value as a Fraction when plain arithmetic gives it (None for
+symbols, pi, irrational roots); ``approx(node, env)`` a float (None where undefined).
+Both refuse work that would not end in reasonable time, by size, before doing it:
+``TooLarge`` for a result over ``MAX_BITS`` bits (``9^{9^{9}}``, ``100000!``), and
+``parse`` raises ``Unreadable`` for text over ``MAX_CHARS`` or nesting over ``MAX_DEPTH``.
+Knows nothing of sympy (see :mod:`engine.tasks.symbolic`).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+MAX_CHARS = 1000  # a final answer longer than this is prose, not an answer
+MAX_DEPTH = 40  # brackets/fractions nested deeper than this: garbage, not an answer
+MAX_BITS = 16384  # ~4900 digits: no MATH answer comes near; 9^{9^{9}} would be 1.2e9 bits
+MAX_FACTORIAL = 1500  # 1500! has ~4100 digits (< MAX_BITS)
+
+GREEK = frozenset(
+    "alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta iota kappa lambda mu "
+    "nu xi omicron rho varrho sigma varsigma tau upsilon phi varphi chi psi omega Gamma Delta "
+    "Theta Lambda Xi Pi Sigma Upsilon Phi Psi Omega".split())
+FUNCTIONS = frozenset(
+    "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp lg".split())
+_BINARY = {"\\cdot": "*", "\\times": "*", "\\ast": "*", "\\div": "/", "*": "*", "/": "/"}
+_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|(\\[A-Za-z]+|\\[{}|])|([A-Za-z])|(\S))")
+
+
+class Unreadable(ValueError):
+    """The text is not an expression this reader understands (or is too long or deep)."""
+
+
+class TooLarge(ValueError):
+    """Evaluating this would produce a number too large to be an answer (or take forever)."""
+
+
+class Undefined(ValueError):
+    """Division by zero, 0^-1 and the like."""
+
+
+@dataclass(frozen=True)
+class Node:
+    """One node of an expression: ``op`` is num, sym, const, add, mul, div, neg, pow, root,
+    fact, abs, floor, ceil, binom or func; ``name`` the symbol/constant/function name;
+    ``value`` and ``literal`` (the digits as written) for numbers."""
+
+    op: str
+    args: tuple[Node, ...] = ()
+    name: str = ""
+    value: Fraction | None = None
+    literal: str = ""
+
+
+def num(text: str) -> Node:
+    return Node("num", value=Fraction(text), literal=text)
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        if len(text) > MAX_CHARS:
+            raise Unreadable(f"{len(text)} characters: too long to be an answer")
+        self.tokens = [next(g for g in m.groups() if g is not None)
+                       for m in _TOKEN.finditer(text) if any(m.groups())]
+        self.pos = 0
+        self.depth = 0
+        self.in_abs = 0
+        self.in_exponent = 0
+
+    def peek(self, ahead: int = 0) -> str | None:
+        i = self.pos + ahead
+        return self.tokens[i] if i < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> str:
+        tok = self.peek()
+        if tok is None or (expected is not None and tok != expected):
+            raise Unreadable(f"expected {expected or 'more'} at token {self.pos}, got {tok!r}")
+        self.pos += 1
+        return tok
+
+    def nested(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise Unreadable(f"nested more than {MAX_DEPTH} deep")
+
+    def parse(self) -> Node:
+        node = self.expr()
+        if self.peek() is not None:
+            raise Unreadable(f"unexpected {self.peek()!r}")
+        return node
+
+    def expr(self) -> Node:
+        self.nested()
+        terms = [self.term()]
+        while self.peek() in ("+", "-"):
+            sign = self.take()
+            t = self.term()
+            terms.append(Node("neg", (t,)) if sign == "-" else t)
+        self.depth -= 1
+        return terms[0] if len(terms) == 1 else Node("add", tuple(terms))
+
+    def term(self, implicit_only: bool = False) -> Node:
+        factors = [self.unary()]
+        while True:
+            tok = self.peek()
+            if tok in _BINARY and not implicit_only:
+                op = _BINARY[self.take()]
+                f = self.unary()
+                factors.append(Node("div", (Node("num", value=Fraction(1), literal="1"), f))
+                               if op == "/" else f)
+            elif tok is not None and self.starts_atom(tok):
+                if factors[-1].op == "num" and tok[0].isdigit():
+                    raise Unreadable("two numbers side by side")  # "2 3" is no product
+                factors.append(self.power())
+            else:
+                break
+        return factors[0] if len(factors) == 1 else Node("mul", tuple(factors))
+
+    def starts_atom(self, tok: str) -> bool:
+        if tok[0].isdigit() or tok[0] == "." or tok.isalpha() or tok in ("(", "{"):
+            return True
+        if tok == "|":
+            return not self.in_abs
+        name = tok[1:]
+        return tok.startswith("\\") and (name in GREEK or name in FUNCTIONS or name in (
+            "frac", "sqrt", "binom", "pi", "infty", "lfloor", "lceil"))
+
+    def unary(self) -> Node:
+        if self.peek() in ("-", "+"):
+            sign = self.take()
+            inner = self.unary()
+            return Node("neg", (inner,)) if sign == "-" else inner
+        return self.power()
+
+    def power(self) -> Node:
+        base = self.postfix(self.atom())
+        if self.peek() == "^":
+            self.take()
+            self.nested()
+            exponent = self.exponent()
+            self.depth -= 1
+            return Node("pow", (base, exponent))
+        return base
+
+    def exponent(self) -> Node:
+        if self.peek() in ("-", "+"):
+            sign = self.take()
+            inner = self.exponent()
+            return Node("neg", (inner,)) if sign == "-" else inner
+        self.in_exponent += 1  # x^2\frac{1}{2} is a product, not x to a mixed number
+        node = self.power()
+        self.in_exponent -= 1
+        return node
+
+    def postfix(self, node: Node) -> Node:
+        while self.peek() == "!":
+            self.take()
+            node = Node("fact", (node,))
+        return node
+
+    def group(self) -> Node:
+        """``{...}`` or a single token (``\\frac12``)."""
+        if self.peek() == "{":
+            self.take()
+            inner = self.expr()
+            self.take("}")
+            return inner
+        tok = self.take()
+        if tok[0].isdigit():
+            if len(tok) > 1 and "." not in tok:  # \frac12: the first digit only
+                self.tokens[self.pos - 1:self.pos] = [tok[0], tok[1:]]
+                tok = tok[0]
+            return num(tok)
+        if tok.isalpha():
+            return Node("sym", name=tok)
+        self.pos -= 1
+        return self.atom()
+
+    def atom(self) -> Node:
+        self.nested()
+        node = self._atom()
+        self.depth -= 1
+        return node
+
+    def _atom(self) -> Node:
+        tok = self.take()
+        if tok[0].isdigit() or tok[0] == ".":
+            return self.mixed(num(tok))
+        if tok in ("(", "{"):
+            inner = self.expr()
+            self.take(")" if tok == "(" else "}")
+            return inner
+        if tok == "|":
+            self.in_abs += 1
+            inner = self.expr()
+            self.in_abs -= 1
+            self.take("|")
+            return Node("abs", (inner,))
+        if tok.isalpha():
+            if tok == "i":
+                return Node("const", name="I")
+            return self.subscripted(tok)
+        if not tok.startswith("\\"):
+            raise Unreadable(f"unexpected {tok!r}")
+        name = tok[1:]
+        if name == "frac":
+            a = self.group()
+            b = self.group()
+            return Node("div", (a, b))
+        if name == "sqrt":
+            index = Node("num", value=Fraction(2), literal="2")
+            if self.peek() == "[":
+                self.take()
+                index = self.expr()
+                self.take("]")
+            return Node("root", (self.group(), index))
+        if name == "binom":
+            return Node("binom", (self.group(), self.group()))
+        if name in ("lfloor", "lceil"):
+            inner = self.expr()
+            self.take("\\rfloor" if name == "lfloor" else "\\rceil")
+            return Node("floor" if name == "lfloor" else "ceil", (inner,))
+        if name == "pi":
+            return Node("const", name="pi")
+        if name == "infty":
+            return Node("const", name="oo")
+        if name in GREEK:
+            return self.subscripted(name)
+        if name in FUNCTIONS:
+            return self.function(name)
+        raise Unreadable(f"unknown command \\{name}")
+
+    def subscripted(self, name: str) -> Node:
+        if self.peek() == "_":
+            self.take()
+            if self.peek() == "{":
+                self.take()
+                parts = []
+                while self.peek() not in ("}", None):
+                    parts.append(self.take())
+                self.take("}")
+                name += "_" + "".join(parts)
+            else:
+                name += "_" + self.take()
+        return Node("sym", name=name)
+
+    def function(self, name: str) -> Node:
+        base: Node | None = None
+        power: Node | None = None
+        if name == "log" and self.peek() == "_":
+            self.take()
+            base = self.group()
+        if self.peek() == "^":  # \sin^2 x
+            self.take()
+            power = self.exponent()
+        if self.peek() == "(":
+            self.take()
+            arg = self.expr()
+            self.take(")")
+        elif self.peek() == "{":
+            arg = self.group()
+        else:
+            arg = self.term(implicit_only=True)
+        args = (arg,) if base is None else (arg, base)
+        inverse = power is not None and power.op == "neg" and power.args[0].value == 1
+        if inverse and name in ("sin", "cos", "tan"):  # \sin^{-1} is arcsin
+            return Node("func", args, name="arc" + name)
+        node = Node("func", args, name={"lg": "log"}.get(name, name))
+        return Node("pow", (node, power)) if power is not None else node
+
+    def mixed(self, whole: Node) -> Node:
+        """``1\\frac{4}{5}`` is the mixed number 9/5 (a proper fraction of integers right
+        after an integer), not the product 4/5."""
+        if self.peek() != "\\frac" or "." in whole.literal or self.in_exponent:
+            return whole
+        save = self.pos
+        self.take()
+        try:
+            a, b = self.group(), self.group()
+        except Unreadable:
+            self.pos = save
+            return whole
+        if (a.op == "num" and b.op == "num" and "." not in a.literal + b.literal
+                and a.value is not None and b.value is not None and 0 < a.value < b.value):
+            return Node("add", (whole, Node("div", (a, b))))
+        self.pos = save
+        return whole
+
+
+def parse(text: str) -> Node:
+    """The expression tree of a cleaned LaTeX expression (raises ``Unreadable``)."""
+    return _Parser(text).parse()
+
+
+def symbols(node: Node) -> set[str]:
+    """Names of the free variables (``x``, ``x_1``, ``theta``)."""
+    if node.op == "sym":
+        return {node.name}
+    out: set[str] = set()
+    for a in node.args:
+        out |= symbols(a)
+    return out
+
+
+def _check(v: Fraction) -> Fraction:
+    if max(v.numerator.bit_length(), v.denominator.bit_length()) > MAX_BITS:
+        raise TooLarge(f"a number over {MAX_BITS} bits")
+    return v
+
+
+def _int_root(v: int, n: int) -> int | None:
+    """The exact n-th root of a non-negative integer, or None."""
+    r = round(v ** (1.0 / n)) if v.bit_length() < 1000 else math.isqrt(v) if n == 2 else None
+    if r is None:
+        return None
+    for c in (r - 1, r, r + 1):
+        if c >= 0 and c ** n == v:
+            return c
+    return None
+
+
+def _power(base: Fraction, exp: Fraction) -> Fraction | None:
+    if base == 0 and exp < 0:
+        raise Undefined("0 to a negative power")
+    if base == 0 or base == 1:
+        return base
+    if exp.denominator > 1:  # a root: exact only for perfect powers
+        q = exp.denominator
+        if q > 64 or (base < 0 and q % 2 == 0):
+            return None
+        sign = -1 if base < 0 else 1
+        rn, rd = _int_root(abs(base.numerator), q), _int_root(base.denominator, q)
+        if rn is None or rd is None:
+            return None
+        base, exp = Fraction(sign * rn, rd), Fraction(exp.numerator)
+    bits = max(base.numerator.bit_length(), base.denominator.bit_length())
+    if abs(exp) * max(bits - 1, 1) > MAX_BITS and base not in (-1, 1):
+        raise TooLarge(f"a power over {MAX_BITS} bits")
+    return _check(base ** int(exp))
+
+
+def exact(node: Node) -> Fraction | None:
+    """The value as a Fraction when integer arithmetic gives it, else None. Every numeric
+    part is evaluated (so a too-large part anywhere raises ``TooLarge``)."""
+    op, args = node.op, node.args
+    if op == "num":
+        assert node.value is not None
+        return node.value
+    if op in ("sym", "const"):
+        return None
+    vals = [exact(a) for a in args]
+    if any(v is None for v in vals):
+        return None
+    xs = [v for v in vals if v is not None]
+    if op == "add":
+        return _check(sum(xs, Fraction(0)))
+    if op == "mul":
+        out = Fraction(1)
+        for v in xs:
+            out = _check(out * v)
+        return out
+    if op == "neg":
+        return -xs[0]
+    if op == "div":
+        if xs[1] == 0:
+            raise Undefined("division by zero")
+        return _check(xs[0] / xs[1])
+    if op == "pow":
+        return _power(xs[0], xs[1])
+    if op == "root":
+        if xs[1] == 0:
+            raise Undefined("a 0th root")
+        return _power(xs[0], 1 / xs[1]) if xs[0] >= 0 or xs[1].denominator == 1 else None
+    if op == "abs":
+        return abs(xs[0])
+    if op in ("floor", "ceil"):
+        return Fraction(math.floor(xs[0]) if op == "floor" else math.ceil(xs[0]))
+    if op == "fact":
+        if xs[0].denominator != 1 or xs[0] < 0:
+            return None
+        if xs[0] > MAX_FACTORIAL:
+            raise TooLarge(f"{xs[0]}! is too large")
+        return Fraction(math.factorial(int(xs[0])))
+    if op == "binom":
+        n, k = xs
+        if n.denominator != 1 or k.denominator != 1 or n < 0 or k < 0:
+            return None
+        if n > 50 * MAX_FACTORIAL:
+            raise TooLarge("a binomial coefficient too large")
+        return _check(Fraction(math.comb(int(n), int(k))))
+    return None  # func: left to approx / sympy
+
+
+_FLOAT_FUNCS: dict[str, Callable[[float], float]] = {
+    "sin": math.sin, "cos": math.cos, "tan": math.tan, "arcsin": math.asin,
+    "arccos": math.acos, "arctan": math.atan, "sinh": math.sinh, "cosh": math.cosh,
+    "tanh": math.tanh, "ln": math.log, "exp": math.exp,
+    "cot": lambda x: 1 / math.tan(x), "sec": lambda x: 1 / math.cos(x),
+    "csc": lambda x: 1 / math.sin(x)}
+
+
+def approx(node: Node, env: dict[str, float] | None = None) -> float | None:
+    """A float value (symbols from ``env``); None where undefined, complex or too large."""
+    try:
+        value = _approx(node, env or {})
+    except (ValueError, ZeroDivisionError, OverflowError, TypeError):
+        return None
+    return value if value is not None and math.isfinite(value) else None
+
+
+def _approx(node: Node, env: dict[str, float]) -> float | None:
+    op = node.op
+    if op == "num":
+        return float(node.value) if node.value is not None else None
+    if op == "sym":
+        return env.get(node.name)
+    if op == "const":
+        return math.pi if node.name == "pi" else None
+    vals = [_approx(a, env) for a in node.args]
+    if any(v is None for v in vals):
+        return None
+    xs = [v for v in vals if v is not None]
+    if op == "add":
+        return math.fsum(xs)
+    if op == "mul":
+        return math.prod(xs)
+    if op == "neg":
+        return -xs[0]
+    if op == "div":
+        return xs[0] / xs[1]
+    if op in ("pow", "root"):
+        b, e = xs[0], xs[1] if op == "pow" else 1 / xs[1]
+        if b < 0 and e != int(e):  # odd roots of negatives are real: -8^{1/3} = -2
+            inv = 1 / e
+            return -((-b) ** e) if op == "root" and inv == int(inv) and int(inv) % 2 else None
+        return float(b ** e)
+    if op == "abs":
+        return abs(xs[0])
+    if op == "floor":
+        return float(math.floor(xs[0]))
+    if op == "ceil":
+        return float(math.ceil(xs[0]))
+    if op == "fact":
+        return math.gamma(xs[0] + 1) if xs[0] < 171 else None
+    if op == "binom":
+        return float(math.comb(int(xs[0]), int(xs[1]))) if all(x == int(x) for x in xs) else None
+    if op == "func":
+        if node.name == "log":
+            return math.log(xs[0], xs[1]) if len(xs) == 2 else math.log10(xs[0])
+        return float(_FLOAT_FUNCS[node.name](xs[0]))
+    return None
+
+
+@dataclass(frozen=True)
+class Decimal:
+    """A number written with digits: its value, decimal places and significant digits
+    (``6.72\\times10^{-5}``: places 7, digits 3)."""
+
+    value: Fraction
+    places: int
+    digits: int
+
+
+def decimal_literal(node: Node) -> Decimal | None:
+    """The answer as written digits (``-0.50``, ``6.72\\times10^{-5}``), or None."""
+    if node.op == "neg":
+        inner = decimal_literal(node.args[0])
+        return None if inner is None else Decimal(-inner.value, inner.places, inner.digits)
+    scale = 0
+    if node.op == "mul" and len(node.args) == 2 and node.args[1].op == "pow":
+        ten, power = node.args[1].args
+        p = exact(power) if power.op in ("num", "neg") else None
+        if ten.op != "num" or ten.value != 10 or p is None or p.denominator != 1:
+            return None
+        node, scale = node.args[0], int(p)
+    if node.op != "num" or node.value is None:
+        return None
+    text = node.literal
+    places = len(text.split(".")[1]) if "." in text else 0
+    digits = len(text.replace(".", "").lstrip("0")) or 1
+    return Decimal(_check(node.value * Fraction(10) ** scale), places - scale, digits)
