@@ -242,3 +242,37 @@ def test_record_and_summarize(db_path):
     assert set(summary["solve_at_k"]) == {1, 5}
     assert summary["solve_at_k"][1].mean == pytest.approx((0 + 1 + 2 + 3) / 20)
     assert summary["solve_at_k"][5].mean == pytest.approx(3 / 4)
+
+
+_HEADER = ('from typing import List\n\n\ndef unique(l: list):\n    """Sorted unique elements.\n'
+           '    >>> unique([5, 3, 5])\n    [3, 5]\n    """\n')
+_HUMANEVAL = {"prompt": _HEADER, "entry_point": "unique",
+              "test": "def check(candidate):\n    assert candidate([5, 3, 5, 2]) == [2, 3, 5]\n"}
+
+
+@pytest.mark.parametrize(("reply", "passes"), [
+    ("    return sorted(set(l))\n", True),  # the issue's case: a HumanEval completion
+    ("```python\n    return sorted(set(l))\n```", True),
+    ("return sorted(set(l))", True),  # flush left
+    ("s = set(l)\n    return sorted(s)", True),  # the first line's indentation lost
+    ("Here is the body:\n```python\n    s = set(l)\n    return sorted(s)\n```\nDone.", True),
+    ("Sure:\n    s = set(l)\n    return sorted(s)\nThat is all.", True),
+    ("```python\ndef unique(l):\n    return sorted(set(l))\n```", True),  # a whole function still
+    ("    return sorted(l)\n", False),  # a wrong body stays wrong
+    ("return l", False),
+])
+def test_body_only_replies_accepted_after_a_header(sb, reply, passes):
+    check = get_task("code_check", sandbox=sb)
+    verdict = check.verify(reply, _HUMANEVAL)
+    assert verdict.passed is passes, verdict.details
+    if passes:
+        assert "return" in verdict.predicted
+
+
+def test_body_only_needs_a_header():
+    """Without a function header to complete (LeetCode's prompt is imports), a bare body is
+    not glued onto anything."""
+    body = "    return sorted(set(l))\n"
+    assert extract_program(body, "unique", "from typing import *\n") == "return sorted(set(l))"
+    assert extract_program(body, "unique", _HEADER) == body.rstrip("\n")
+    assert extract_program(body, "unique") == "return sorted(set(l))"

@@ -384,10 +384,15 @@ def equal(pred: str, gold: str, rounded: bool = False,
         return outcome(pred, gold, rounded)
     except NeedsSymbolic:
         pass
-    from engine.tasks.bounded import helpers
+    from engine.tasks.bounded import HelperFailed, TimedOut, helpers
 
-    reply = helpers().call({"pred": pred, "gold": gold, "rounded": rounded}, timeout_s)
-    return Outcome(bool(reply.get("equal")), str(reply.get("reason", "")))
+    try:
+        reply = helpers().call({"pred": pred, "gold": gold, "rounded": rounded}, timeout_s)
+    except TimedOut as exc:
+        return Outcome(False, f"symbolic check {exc}")
+    except HelperFailed as exc:
+        return Outcome(False, f"symbolic check failed: {exc}")
+    return Outcome(bool(reply["equal"]), str(reply["reason"]))
 
 
 def math_equal(pred: str, gold: str, rounded: bool = False) -> bool:
@@ -399,7 +404,9 @@ def helper_call(request: dict[str, Any] | None) -> dict[str, Any]:
     """What the helper process runs per request (None: warm up, import sympy)."""
     from engine.tasks.symbolic import check
 
-    if request is None:
+    if request is None:  # warm up: import what the first real checks would import
+        outcome(r"\frac{\sqrt{3}}{2}", r"\frac{1}{2}\sqrt{3}", False, check)
+        outcome("y = 2x + 3", "2x - y + 3 = 0", False, check)
         return {"ready": True}
     out = outcome(str(request["pred"]), str(request["gold"]), bool(request["rounded"]), check)
     return {"equal": out.equal, "reason": out.reason}

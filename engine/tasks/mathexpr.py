@@ -315,7 +315,7 @@ def symbols(node: Node) -> set[str]:
 
 def _check(v: Fraction) -> Fraction:
     if max(v.numerator.bit_length(), v.denominator.bit_length()) > MAX_BITS:
-        raise TooLarge(f"a number over {MAX_BITS} bits")
+        raise TooLarge(f"too large: a number over {MAX_BITS} bits")
     return v
 
 
@@ -346,7 +346,7 @@ def _power(base: Fraction, exp: Fraction) -> Fraction | None:
         base, exp = Fraction(sign * rn, rd), Fraction(exp.numerator)
     bits = max(base.numerator.bit_length(), base.denominator.bit_length())
     if abs(exp) * max(bits - 1, 1) > MAX_BITS and base not in (-1, 1):
-        raise TooLarge(f"a power over {MAX_BITS} bits")
+        raise TooLarge(f"too large: a power over {MAX_BITS} bits")
     return _check(base ** int(exp))
 
 

@@ -6,7 +6,8 @@ Reading: the first number after the last ``####``; else after the last "The answ
 18); else the last number in the text. A number keeps its sign however it is written
 (``-18``, ``−18`` with a Unicode minus, ``-$18``, ``$-18``), its thousands separators
 (``1,000,000``; thin or no-break spaces anywhere; plain spaces, ``1 000 000``, only after
-an answer marker) and its exponent (``2.0107e-06``, ``1e+16``, ``6.02 × 10^23``).
+an answer marker) and its exponent (``2.0107e-06``, ``1e+16``, ``6.02 × 10^23``). Only
+the last ``MAX_READ`` characters of a reply are read.
 
 Comparing: exactly, as fractions, except where a value carries binary noise: a gold given
 as a float (``3244047.0999999996`` is the float nearest 3244047.1) or a number written with
@@ -22,6 +23,8 @@ from fractions import Fraction
 
 NOISE = Fraction(1, 10**9)  # relative; doubles carry ~1e-16, sums of a few of them more
 MAX_EXPONENT = 400  # 1e400 is not a grade-school answer; 1e99999999 would never end
+MAX_READ = 20_000  # characters read from the end of a reply: its answer is there, and the
+# time to read stays bounded (100k characters of digits would take half a second)
 _THIN = "\u00a0\u2009\u202f"
 _DASHES = re.compile(r"(?<![\w.])[\u2012\u2013\u2014](?=\s?\$?\d)")
 _EXP = r"(?:[eE][-+]?\d+|\s?(?:\\times|×|x|\*)\s?10\s?\^\s?\{?[-+]?\d+\}?)"
@@ -104,7 +107,7 @@ def _stated(segment: str) -> str | None:
 
 def read_answer(text: str) -> str | None:
     """The answer number of a reply or a worked solution (see the module docstring)."""
-    text = _clean(text)
+    text = _clean(text[-MAX_READ:])
     hashes = _HASHES.findall(text)
     if hashes:
         stated = _stated(hashes[-1])
