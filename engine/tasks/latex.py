@@ -50,11 +50,6 @@ _SAME = [(re.compile(p), r) for p, r in (
 )]
 
 
-def _unwrap_text(s: str) -> str:
-    """One spelling for every text command: ``\\mbox{ in}``, ``\\textbf{x}`` -> ``\\text{...}``."""
-    return _TEXT_CMD.sub(r"\\text{", s)
-
-
 def _strip_units(s: str) -> str:
     """Drop a trailing unit: ``\\text{ km}``, ``\\text{ inches}^2``, ``5 cm``, ``9 a.m.``,
     but only after something else (``\\text{(C)}`` alone is the answer)."""
@@ -71,42 +66,54 @@ def _strip_units(s: str) -> str:
     return s
 
 
+_BRACED_COMMA = re.compile(r"\{\s*,\s*\}")
+_COMMA_BANG = re.compile(r"(?<=\d)\s*,\s*\\!\s*(?=\d{3}(?!\d))")
+_SPACED_NUMBER = re.compile(r"-?\d{1,3}(?:(?:\\,|\\ |\s)\d{3})+(?:\.\d+)?")
+_THIN_GAP = re.compile(r"\\,|\\ |\s")
+
+
 def _thousands(s: str) -> str:
     """Drop thousands separators that cannot be list commas: ``{,}``, ``,\\!``, and ``\\,``
     or spaces between digit groups when the whole answer is that number. A plain ``70,110``
     is left alone: it may be a list (see :mod:`engine.tasks.mathanswer`)."""
-    s = re.sub(r"\{\s*,\s*\}", "", s)
-    s = re.sub(r"(?<=\d)\s*,\s*\\!\s*(?=\d{3}(?!\d))", "", s)
-    if re.fullmatch(r"-?\d{1,3}(?:(?:\\,|\\ |\s)\d{3})+(?:\.\d+)?", s):
-        s = re.sub(r"\\,|\\ |\s", "", s)
+    s = _BRACED_COMMA.sub("", s)
+    s = _COMMA_BANG.sub("", s)
+    if _SPACED_NUMBER.fullmatch(s):
+        s = _THIN_GAP.sub("", s)
     return s
+
+
+_DELIMITERS = re.compile(r"^\\[(\[]|\\[)\]]$")
+_SPACING = re.compile(r"\\(?:[,;:> ]|quad|qquad|enspace|thinspace)(?![A-Za-z])|~")
+_AND = re.compile(r"\\text\{\s*(?:and|or)\s*\}|(?<=[\w}])\s+(?:and|or)\s+(?=[-\w\\])")
+_WHITE = re.compile(r"\s+")
+_DIGIT_TEXT = re.compile(r"\\text\{([^{}A-Za-z]*)\}")  # \text{13}: digits are no text
+_PLUS = re.compile(r"(^|[(\[{,])\s*\+(?!\s*[,)\]])")  # +\infty, (+1, 2)
+_ONE_CHAR = re.compile(r"([_^])\s*\{\s*([A-Za-z0-9])\s*\}")  # 52_{8} = 52_8, x^{2} = x^2
+_TRANSLATE = str.maketrans(_UNICODE)
 
 
 def clean(answer: str) -> str:
     """The canonical spelling of a LaTeX answer (see the module docstring)."""
-    s = answer.strip()
-    for k, v in _UNICODE.items():
-        s = s.replace(k, v)
+    s = answer.strip().translate(_TRANSLATE)
     s = s.replace("\\\\", ROW).replace("\n", " ")
-    s = re.sub(r"^\\[(\[]|\\[)\]]$", "", s)
+    s = _DELIMITERS.sub("", s)
     s = s.replace("\\$", "").replace("$", "").replace("\\%", "").replace("%", "")
     for pattern, repl in _SAME:
         s = pattern.sub(repl, s)
     s = _SIZE.sub("", s)
     s = _DEGREES.sub("", s)
-    s = _unwrap_text(s)
+    s = _TEXT_CMD.sub(r"\\text{", s)  # one spelling: \mbox{ in}, \textbf{x} -> \text{...}
     s = _thousands(s.strip())
     s = s.replace("\\!", "")
-    s = re.sub(r"\\(?:[,;:> ]|quad|qquad|enspace|thinspace)(?![A-Za-z])|~", " ", s)
-    s = re.sub(r"\\text\{\s*(?:and|or)\s*\}|(?<=[\w}])\s+(?:and|or)\s+(?=[-\w\\])", ",", s)
-    s = re.sub(r"\s+", " ", s).strip()
-    s = _strip_units(s)
-    s = _thousands(s)
+    s = _SPACING.sub(" ", s)
+    s = _AND.sub(",", s)
+    s = _WHITE.sub(" ", s).strip()
+    s = _thousands(_strip_units(s))
     s = s.rstrip(" .").strip()
-    s = re.sub(r"\\text\{([^{}A-Za-z]*)\}", r"\1", s)  # \text{13}: digits are no text
-    s = re.sub(r"(^|[(\[{,])\s*\+(?!\s*[,)\]])", r"\1", s)  # +\infty, (+1, 2)
-    s = re.sub(r"([_^])\s*\{\s*([A-Za-z0-9])\s*\}", r"\1\2", s)  # 52_{8} = 52_8, x^{2} = x^2
-    s = re.sub(r"\^\s*\{\s*([A-Za-z0-9])\s*\}", r"^\1", s)
+    s = _DIGIT_TEXT.sub(r"\1", s)
+    s = _PLUS.sub(r"\1", s)
+    s = _ONE_CHAR.sub(r"\1\2", s)
     return s.strip()
 
 
@@ -128,4 +135,4 @@ def text_key(s: str) -> str:
 
 def squeeze(s: str) -> str:
     """The cleaned answer without spaces: the string compared first."""
-    return re.sub(r"\s+", "", s)
+    return _WHITE.sub("", s)

@@ -22,6 +22,7 @@ too large or too deeply nested to evaluate is a failure whose reason is given.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -128,14 +129,22 @@ def _mentions(rhs: str, var: str) -> bool:
     return re.search(rf"(?<![A-Za-z]){re.escape(var[0])}(?![A-Za-z])", bare) is not None
 
 
-def read(answer: str) -> Answer:
-    """Read a raw LaTeX answer (raises ``Unreadable`` when it is far too long)."""
+@functools.lru_cache(maxsize=8192)
+def cleaned(answer: str) -> str:
+    """The cleaned answer (raises ``Unreadable`` when it is far too long)."""
     if len(answer) > MAX_RAW:
         raise Unreadable(f"{len(answer)} characters: too long to be an answer")
     s = latex.clean(answer)
     if len(s) > MAX_CHARS:
         raise Unreadable(f"{len(s)} characters: too long to be an answer")
-    return _read(s, 0)
+    return s
+
+
+@functools.lru_cache(maxsize=8192)
+def read(answer: str) -> Answer:
+    """Read a raw LaTeX answer (raises ``Unreadable`` when it is far too long). Answers are
+    immutable, so reads are cached (a gold is read once for all its samples)."""
+    return _read(cleaned(answer), 0)
 
 
 def _read(s: str, depth: int) -> Answer:
@@ -359,13 +368,16 @@ def outcome(pred: str, gold: str, rounded: bool = False,
             symbolic: Symbolic | None = None) -> Outcome:
     """Compare two raw answers; raises ``NeedsSymbolic`` only when ``symbolic`` is None."""
     try:
-        p = read(pred)
+        cp = cleaned(pred)
     except Unreadable as exc:
         return Outcome(False, f"answer not read: {exc}")
     try:
-        g = read(gold)
+        cg = cleaned(gold)
     except Unreadable as exc:
         return Outcome(False, f"gold answer not read: {exc}")
+    if latex.squeeze(cp) == latex.squeeze(cg):  # the same spelling, once cleaned
+        return Outcome(True)
+    p, g = read(pred), read(gold)
     try:
         if compare(p, g, rounded, symbolic):
             return Outcome(True)
