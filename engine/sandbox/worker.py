@@ -6,11 +6,13 @@ line on stdin and writes one JSON result per line on stdout.
 
 Once, at start, the worker enters a mount namespace of its own (all mounts private),
 covers ``/var/tmp``, ``/dev/shm`` and ``/run/lock`` with empty read-only tmpfs mounts and
-the home folder with an empty tmpfs (only the Python installation, if it lives there,
-stays visible at its path). Then, per program (or per stdin case), it forks twice:
+the home folder with an empty tmpfs; the interpreter's folders that lived under a covered
+folder are mounted back, read-only, at their paths. Then, per program (or per stdin case),
+it forks twice:
 
 * ``A`` (still root) enters a new PID and mount namespace, puts a fresh size-limited
-  tmpfs over ``/tmp`` and creates the program's work folder ``/tmp/work``;
+  tmpfs over ``/tmp`` (with the interpreter folders under ``/tmp`` mounted in it) and
+  creates the program's work folder ``/tmp/work``;
 * ``B`` is PID 1 of that namespace: it mounts its own ``/proc``, sets the rlimits, drops to
   an unprivileged uid, clears the environment and runs the code and its tests in-process
   (no ``exec`` of a new interpreter: that is where the speed comes from). When ``B`` ends

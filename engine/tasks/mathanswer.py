@@ -33,7 +33,7 @@ from engine.tasks import latex
 from engine.tasks.mathexpr import (
     MAX_CHARS,
     MAX_DEPTH,
-    Decimal,
+    DecimalLiteral,
     Node,
     TooLarge,
     Undefined,
@@ -224,7 +224,7 @@ def _clearly_different(a: float, b: float) -> bool:
     return abs(a - b) > 1e-6 * max(1.0, abs(a), abs(b))
 
 
-def _within(value: float | Fraction, d: Decimal, half: bool) -> bool:
+def _within(value: float | Fraction, d: DecimalLiteral, half: bool) -> bool:
     """Is ``value`` the decimal ``d`` rounded (``half``) or rounded or cut off at its digits?"""
     unit = Fraction(10) ** -d.places
     diff = Fraction(value) - d.value

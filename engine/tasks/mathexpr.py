@@ -463,7 +463,7 @@ def _approx(node: Node, env: dict[str, float]) -> float | None:
 
 
 @dataclass(frozen=True)
-class Decimal:
+class DecimalLiteral:
     """A number written with digits: its value, decimal places and significant digits
     (``6.72\\times10^{-5}``: places 7, digits 3)."""
 
@@ -472,11 +472,11 @@ class Decimal:
     digits: int
 
 
-def decimal_literal(node: Node) -> Decimal | None:
+def decimal_literal(node: Node) -> DecimalLiteral | None:
     """The answer as written digits (``-0.50``, ``6.72\\times10^{-5}``), or None."""
     if node.op == "neg":
         inner = decimal_literal(node.args[0])
-        return None if inner is None else Decimal(-inner.value, inner.places, inner.digits)
+        return None if inner is None else DecimalLiteral(-inner.value, inner.places, inner.digits)
     scale = 0
     if node.op == "mul" and len(node.args) == 2 and node.args[1].op == "pow":
         ten, power = node.args[1].args
@@ -489,4 +489,4 @@ def decimal_literal(node: Node) -> Decimal | None:
     text = node.literal
     places = len(text.split(".")[1]) if "." in text else 0
     digits = len(text.replace(".", "").lstrip("0")) or 1
-    return Decimal(_check(node.value * Fraction(10) ** scale), places - scale, digits)
+    return DecimalLiteral(_check(node.value * Fraction(10) ** scale), places - scale, digits)
