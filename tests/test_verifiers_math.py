@@ -374,3 +374,26 @@ def test_hostile_inputs_finish_within_two_seconds():
     assert "too large" in BOXED.verify(r"\boxed{9^{9^{9}}}", {"answer": "1"}).details["reason"]
     assert "too long" in BOXED.verify(r"\boxed{" + "1+" * 50000 + "1}", {"answer": "1"}).details["reason"]
     assert "deep" in BOXED.verify(r"\boxed{" + _NESTED + "}", {"answer": "1"}).details["reason"]
+
+
+def test_rounding_asked_only_by_rounding_phrases():
+    """"to the nearest tenth" makes the gold a rounded decimal; "the point nearest to" does not."""
+    question = "Find the point on the line y = x nearest to (1, 2)."
+    assert not boxed("(1.3, 2)", "(1, 2)", question)
+    assert boxed("(1.3, 2)", "(1.3, 2)", question)
+    assert boxed("16.8", "17", "Round your answer to the nearest whole number.")
+    assert not boxed("16.8", "17", "How many apples are left?")
+
+
+@pytest.mark.parametrize(("pred", "gold", "same"), [
+    (r"\boxed{0.0000020107}", 2.0107e-06, True),
+    (r"\boxed{6}", 2.0107e-06, False),
+    (r"\boxed{2.0107e-06}", 2.0107e-06, True),
+    (r"\boxed{3244047.1}", 3244047.0999999996, True),
+    (r"\boxed{3244047}", 3244047.0999999996, False),
+    (r"\boxed{\frac{1}{2}}", 0.5, True),
+    (r"\boxed{\frac{1}{3}}", 0.5, False),
+])
+def test_float_golds_in_math_boxed_are_values(pred, gold, same):
+    """Class 6/7 in math_boxed: a gold given as a float is its value, within binary noise."""
+    assert BOXED.verify(pred, {"answer": gold}).passed is same

@@ -6,12 +6,14 @@ within their binary noise. ``math_boxed``: the last ``\\boxed{}`` (else "The ans
 compared by :func:`engine.tasks.mathanswer.equal`: exact values, structure (lists,
 intervals, matrices, equations), sympy under a time limit; when the item's ``question``
 asks for a rounded answer ("to the nearest tenth"), within half a unit of the gold's last
-digit. Gold answers may be given bare or as a whole worked solution.
+digit. Gold answers may be given bare or as a whole worked solution; a gold given as a float
+is its value (never its printed exponent), compared within binary noise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from engine.tasks.base import Task, Verdict, answer_or_text
@@ -51,9 +53,16 @@ class MathBoxedTask(Task):
         return stated.strip("$ ") if stated else None
 
     def verify(self, prediction: str, fields: Mapping[str, Any]) -> Verdict:
-        gold_text = str(fields["answer"])
-        gold = answer_or_text(last_boxed(gold_text), gold_text)
         predicted = answer_or_text(self.extract(prediction), prediction)
+        raw = fields["answer"]
+        if isinstance(raw, float):  # a float gold: its value, binary noise and all (as gsm8k)
+            shown, gold_number = gold_value(raw)
+            number = value(predicted) if predicted is not None else None
+            if number is not None and gold_number is not None:
+                return Verdict(same(number, gold_number), predicted, shown)
+            raw = format(Decimal(repr(raw)), "f")  # 2.0107e-06 -> 0.0000020107 for LaTeX forms
+        gold_text = str(raw)
+        gold = answer_or_text(last_boxed(gold_text), gold_text)
         if predicted is None or gold is None:
             return Verdict(False, predicted, gold)
         rounded = ROUNDED.search(str(fields.get("question") or "")) is not None

@@ -47,7 +47,8 @@ from engine.tasks.mathexpr import (
 
 SYMBOLIC_TIMEOUT_S = 1.0  # per verification: sympy work past this is a failure ("timed out")
 MAX_RAW = 4 * MAX_CHARS  # raw LaTeX (with \left, \! ...) longer than this is not an answer
-ROUNDED = re.compile(r"\bnearest\b|\bround(?:ed|ing)?\b|\bdecimal places?\b|"
+# the question asks for a rounded answer ("to the nearest tenth", not "the point nearest to")
+ROUNDED = re.compile(r"\bto the nearest\b|\bround(?:ed|ing)?\b|\bdecimal places?\b|"
                      r"\bsignificant (?:figures?|digits?)\b", re.IGNORECASE)
 _VAR = re.compile(r"(?:[A-Za-z]|\\(?:alpha|beta|gamma|delta|theta|lambda|mu|phi|psi|omega|rho|"
                   r"sigma|tau))(?:_(?:\{[^{}]*\}|\w))?(?:\([A-Za-z]\))?")
@@ -75,7 +76,7 @@ class NeedsSymbolic(Exception):
 @dataclass(frozen=True)
 class Answer:
     """A read answer: ``kind`` (text, expr, list, set, tuple, union, matrix, row,
-    assign, equation, relation, base, raw; either: ``70,110``, read both as one number and
+    assign, equation, relation, base, ratio, raw; either: ``70,110``, read both as one number and
     as a list), ``key`` (the cleaned text, no spaces)."""
 
     kind: str
@@ -167,7 +168,7 @@ def _read(s: str, depth: int) -> Answer:
         listed = Answer("list", key, tuple(_read(p, depth + 1) for p in split_top(s, ",")))
         return Answer("either", key, (number, listed))
     for sep, kind in (("\\cup", "union"), (",", "list")):
-        parts = split_top(s, sep)
+        parts = [x for x in split_top(s, sep) if x]  # "7, -2, and -5": no empty item
         if len(parts) > 1:
             items = [_read(p, depth + 1) for p in parts]
             flat = [x for a in items for x in (a.items if a.kind == "list" else (a,))]
@@ -192,9 +193,12 @@ def _read(s: str, depth: int) -> Answer:
     if len(pm) == 2:  # 3 \pm 2\sqrt{2}: the two values, wherever the sign stands
         both = (f"{pm[0]}+{pm[1]}", f"{pm[0]}-{pm[1]}")
         return Answer("list", key, tuple(_read(x, depth + 1) for x in both))
-    m = re.fullmatch(r"-?[0-9.][0-9A-Z.]*_\d+", key)
-    if m:  # 52_8, 152A_11: digits in a base, compared as written
-        return Answer("base", key, name=key)
+    m = re.fullmatch(r"(-?[0-9.][0-9A-Z.]*)_\{?(\d+)\}?", key)
+    if m:  # 52_8, 141_{13}: digits in a base, compared as written
+        return Answer("base", key, name=f"{m.group(1)}_{m.group(2)}")
+    ratio = split_top(s, ":")
+    if len(ratio) == 2 and all(ratio):  # 3:1
+        return Answer("ratio", key, tuple(_read(x, depth + 1) for x in ratio))
     try:
         return Answer("expr", key, node=parse(s))
     except Unreadable as exc:
@@ -242,7 +246,9 @@ def _infinite(node: Node) -> bool:
 
 
 def _values(p: Node, g: Node, rounded: bool, symbolic: Symbolic | None) -> bool:
-    if _infinite(p) or _infinite(g):  # equal spellings of infinity were caught by the key
+    if p == g:  # the same tree: \sqrt3 and \sqrt{3}, \frac12 and \frac{1}{2}
+        return True
+    if _infinite(p) or _infinite(g):  # equal spellings of infinity were caught above
         return False
     ep, eg = exact(p), exact(g)
     gd = decimal_literal(g)
@@ -347,6 +353,15 @@ def compare(pred: Answer, gold: Answer, rounded: bool = False,
         return pred.name == gold.name and _pairwise(pred.items, gold.items, rounded, symbolic)
     if pred.kind == gold.kind and pred.kind in ("matrix", "row"):
         return _pairwise(pred.items, gold.items, rounded, symbolic)
+    if pred.kind == gold.kind == "ratio":  # 3:1 = 6:2
+        (a, b), (c, d) = pred.items, gold.items
+        if _pairwise(pred.items, gold.items, rounded, symbolic):
+            return True
+        if {x.kind for x in (a, b, c, d)} == {"expr"}:
+            assert a.node and b.node and c.node and d.node
+            return _values(Node("mul", (a.node, d.node)), Node("mul", (b.node, c.node)),
+                           False, symbolic)
+        return False
     if kinds == {"matrix", "tuple"}:  # a column vector written as (1, 2)
         m, t = (pred, gold) if pred.kind == "matrix" else (gold, pred)
         column = tuple(r.items[0] for r in m.items if len(r.items) == 1)

@@ -35,7 +35,10 @@ GREEK = frozenset(
 FUNCTIONS = frozenset(
     "sin cos tan cot sec csc arcsin arccos arctan sinh cosh tanh log ln exp lg".split())
 _BINARY = {"\\cdot": "*", "\\times": "*", "\\ast": "*", "\\div": "/", "*": "*", "/": "/"}
-_TOKEN = re.compile(r"\s*(?:(\d+(?:\.\d+)?|\.\d+)|(\\[A-Za-z]+|\\[{}|])|([A-Za-z])|(\S))")
+# a number may carry an exponent (2.0107e-06: how floats print; no MATH answer is 2e-1 = 2e - 1)
+_TOKEN = re.compile(r"\s*(?:((?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?)|(\\[A-Za-z]+|\\[{}|])|"
+                    r"([A-Za-z])|(\S))")
+MAX_EXPONENT = 5000  # in 1e5000 notation: past MAX_BITS anyway
 
 
 class Unreadable(ValueError):
@@ -64,6 +67,10 @@ class Node:
 
 
 def num(text: str) -> Node:
+    """A number token (``12``, ``0.50``, ``2.0107e-06``) as a node, its digits kept."""
+    exponent = text.lower().partition("e")[2]
+    if exponent and abs(int(exponent)) > MAX_EXPONENT:
+        raise Unreadable(f"too large: the exponent of {text[:40]}")
     return Node("num", value=Fraction(text), literal=text)
 
 
@@ -178,7 +185,7 @@ class _Parser:
             return inner
         tok = self.take()
         if tok[0].isdigit():
-            if len(tok) > 1 and "." not in tok:  # \frac12: the first digit only
+            if len(tok) > 1 and tok.isdigit():  # \frac12: the first digit only
                 self.tokens[self.pos - 1:self.pos] = [tok[0], tok[1:]]
                 tok = tok[0]
             return num(tok)
@@ -282,7 +289,7 @@ class _Parser:
     def mixed(self, whole: Node) -> Node:
         """``1\\frac{4}{5}`` is the mixed number 9/5 (a proper fraction of integers right
         after an integer), not the product 4/5."""
-        if self.peek() != "\\frac" or "." in whole.literal or self.in_exponent:
+        if self.peek() != "\\frac" or not whole.literal.isdigit() or self.in_exponent:
             return whole
         save = self.pos
         self.take()
@@ -291,7 +298,7 @@ class _Parser:
         except Unreadable:
             self.pos = save
             return whole
-        if (a.op == "num" and b.op == "num" and "." not in a.literal + b.literal
+        if (a.op == "num" and b.op == "num" and (a.literal + b.literal).isdigit()
                 and a.value is not None and b.value is not None and 0 < a.value < b.value):
             return Node("add", (whole, Node("div", (a, b))))
         self.pos = save
@@ -486,7 +493,8 @@ def decimal_literal(node: Node) -> DecimalLiteral | None:
         node, scale = node.args[0], int(p)
     if node.op != "num" or node.value is None:
         return None
-    text = node.literal
-    places = len(text.split(".")[1]) if "." in text else 0
-    digits = len(text.replace(".", "").lstrip("0")) or 1
-    return DecimalLiteral(_check(node.value * Fraction(10) ** scale), places - scale, digits)
+    mantissa, _, exponent = node.literal.lower().partition("e")  # 2.0107e-06
+    places = len(mantissa.split(".")[1]) if "." in mantissa else 0
+    digits = len(mantissa.replace(".", "").lstrip("0")) or 1
+    value = _check(node.value * Fraction(10) ** scale)  # node.value has its e-06 already
+    return DecimalLiteral(value, places - scale - int(exponent or 0), digits)
