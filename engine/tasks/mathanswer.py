@@ -30,19 +30,14 @@ from fractions import Fraction
 from typing import Any
 
 from engine.tasks import latex
-from engine.tasks.mathexpr import (
-    MAX_CHARS,
-    MAX_DEPTH,
+from engine.tasks.mathexpr import MAX_CHARS, MAX_DEPTH, Node, Unreadable, parse, symbols
+from engine.tasks.mathvalue import (
     DecimalLiteral,
-    Node,
     TooLarge,
     Undefined,
-    Unreadable,
     approx,
     decimal_literal,
     exact,
-    parse,
-    symbols,
 )
 
 SYMBOLIC_TIMEOUT_S = 1.0  # per verification: sympy work past this is a failure ("timed out")
