@@ -1,4 +1,4 @@
-"""The `distillab` command: run, resume, validate, runs, show, export, demo, teacher, gui.
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, teacher, lab, gui.
 
 Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
 can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
@@ -176,6 +176,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _exit_code(status)
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from engine.lab.cli import run_lab_verb
+
+    return run_lab_verb(args, console)
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     """The desktop app runs as its own program (`python -m gui.app`): the engine never
     imports Qt, and the window's process holds no model code."""
@@ -239,6 +245,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_teacher_verbs(p)
     p.set_defaults(func=cmd_teacher)
+    p = verb("lab", "The controlled lab: write a synthetic data set, or run the scripted "
+                    "teacher alone (docs/lab.md).")
+    from engine.lab.cli import add_lab_verbs
+
+    add_lab_verbs(p)
+    p.set_defaults(func=cmd_lab)
     p = verb("gui", "Open the desktop app.")
     p.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_gui)

@@ -80,12 +80,27 @@ class BudgetSpec(_Model):
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+class LabTeacherSpec(_Model):
+    """How the lab's scripted teacher behaves (docs/lab.md): always right, or wrong at a rate."""
+
+    error_rate: float = Field(0.0, ge=0, le=1, description="Share of answers that carry one "
+                              "mistake (0 = always right, 0.2 = one answer in five).")
+    style: Literal["carry", "operation", "copy", "mixed"] = Field(
+        "mixed", description="The kind of mistake: carry (a forgotten carry or borrow), "
+        "operation (the wrong operation), copy (a wrong number copied), mixed (any).")
+    seed: int = Field(0, description="Which answers slip, and how (a different seed, "
+                      "different mistakes).")
+    latency_s: float = Field(0.0, ge=0, le=60, description="Seconds before each answer, to "
+                             "imitate a real endpoint's pace.")
+
+
 class TeacherSpec(_Model):
     """The model that writes explanations, checks steps, corrects or judges."""
 
-    kind: Literal["embedded", "openai"] = Field(
+    kind: Literal["embedded", "openai", "lab"] = Field(
         "embedded", description="embedded: the local llama.cpp model; openai: any "
-        "OpenAI-compatible endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp server, LM Studio).")
+        "OpenAI-compatible endpoint (OpenAI, vLLM, SGLang, Ollama, llama.cpp server, LM "
+        "Studio); lab: the lab's scripted teacher for `distillab lab make` data (docs/lab.md).")
     base_url: str | None = Field(None, description="Endpoint URL, e.g. http://localhost:8000/v1 "
                                  "(kind openai; default https://api.openai.com/v1).")
     model: str = Field("embedded", description="Model name at the endpoint, or a GGUF path for "
@@ -111,6 +126,9 @@ class TeacherSpec(_Model):
                                              "tokens (overrides the price table).")
     context_length: int = Field(4096, ge=256, description="Context window of the embedded "
                                 "llama.cpp teacher, in tokens (prompt + answer).")
+    lab: LabTeacherSpec | None = Field(None, description="Options of the lab's scripted "
+                                       "teacher (kind lab only): error_rate, style, seed, "
+                                       "latency_s.")
 
     @field_validator("api_key_env")
     @classmethod
@@ -119,6 +137,21 @@ class TeacherSpec(_Model):
             raise ValueError("api_key_env must be the NAME of an environment variable (e.g. "
                              "OPENAI_API_KEY), never the key itself")
         return value
+
+    @model_validator(mode="after")
+    def _lab_options(self) -> TeacherSpec:
+        if self.lab is not None and self.kind != "lab":
+            raise ValueError(f"teacher.lab sets options of the lab teacher, but teacher.kind is "
+                             f"{self.kind!r}: set `kind: lab` to use the scripted lab teacher, "
+                             "or remove `lab:`")
+        if self.kind == "lab" and "model" in self.model_fields_set and \
+                self.model not in ("lab", "embedded"):
+            raise ValueError(f"the lab teacher has no model to choose (teacher.model is "
+                             f"{self.model!r}): remove teacher.model, or use kind openai or "
+                             "embedded for a real model")
+        if self.kind == "lab":
+            self.model = "lab"  # what traces and reports name as the teacher's model
+        return self
 
 
 class LoraSpec(_Model):
