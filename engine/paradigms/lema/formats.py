@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.steps import chain_steps
-from engine.tasks.extract import answer_is, last_number
+from engine.tasks.numbers import read_answer
 
 _INCORRECT = re.compile(r"^\s*(?:\*\*)?Incorrect Step(?:\*\*)?\s*:\s*(.*)$",
                         re.IGNORECASE | re.MULTILINE)
@@ -123,8 +123,8 @@ def parse_triplet(text: str, n_steps: int | None = None) -> Triplet:
     chain = chain_steps(solution)
     steps = [t for n, t in zip(chain.numbers, chain.texts, strict=True)
              if step is None or n >= step]
-    stated = answer_is(chain.answer_line) if chain.answer_line else None
-    answer = last_number(stated) if stated else None
+    # the number the answer line states (the first after "The answer is", as gsm8k reads it)
+    answer = read_answer(chain.answer_line) if chain.answer_line else None
     if not reason:
         if not explanation:
             reason = "no Explanation"
