@@ -182,8 +182,12 @@ def load_dataset(store: Store, spec: DatasetSpec, seed: int,
         from engine.lab import generate_records
 
         lab = spec.lab
-        records = generate_records(lab.family, lab.n, digits=lab.digits, ops=lab.ops,
-                                   mix=lab.mix, distractors=lab.distractors, seed=lab.seed)
+        try:
+            records = generate_records(lab.family, lab.n, digits=lab.digits, ops=lab.ops,
+                                       mix=lab.mix, distractors=lab.distractors, seed=lab.seed)
+        except ValueError as exc:
+            raise DataError(f"dataset.lab: {exc}", "change the dials in dataset.lab "
+                            "(docs/lab.md lists their ranges)") from None
         source = where = (f"lab:{lab.family}/n{lab.n}-d{lab.digits}-o{lab.ops}-{lab.mix}"
                           f"-x{lab.distractors}-s{lab.seed}")
     else:

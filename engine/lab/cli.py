@@ -45,19 +45,19 @@ def add_lab_verbs(parser: argparse.ArgumentParser) -> None:
 
 
 def _make(args: argparse.Namespace, console: Any) -> int:
-    from engine.lab import arith, why
+    from engine.lab import arith, generate_records
 
     if args.out.exists() and not args.force:
         raise DistillabError(f"{args.out} exists", "choose another -o, or add --force to "
                              "overwrite it")
     try:
-        dials = arith.Dials(digits=args.digits, ops=args.ops, mix=args.mix,
-                            distractors=args.distractors)
-        items = arith.generate(args.n, dials, args.seed)
+        records = generate_records(args.family, args.n, digits=args.digits, ops=args.ops,
+                                   mix=args.mix, distractors=args.distractors, seed=args.seed)
     except ValueError as exc:
         raise DistillabError(f"lab make {args.family}: {exc}",
                              "see `distillab lab make --help` for each dial's range") from None
-    records = [it.record() if args.family == "arith" else why.record(it) for it in items]
+    dials = arith.Dials(digits=args.digits, ops=args.ops, mix=args.mix,
+                        distractors=args.distractors)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_name(args.out.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as fh:
