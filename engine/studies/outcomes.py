@@ -1,0 +1,122 @@
+"""Per-item outcomes of a study's runs, read from the store.
+
+An item's value for a metric comes from its rows in ``evaluations`` (one per sample):
+``accuracy`` is its pass rate, ``score`` its mean score, ``solve@k`` / ``pass@k`` its
+unbiased P_i = 1 - C(n-c, k)/C(n, k) from n samples of which c passed. Items are matched
+across runs by content hash, so two arms of one seed pair up on the same items. With
+``by`` (a key of the evaluations' details, e.g. round) every value of that key is a group
+of its own. ``metric:NAME`` reads one run-level number per run instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from engine.metrics import pass_at_k
+from engine.store import Store, from_json
+
+_AT_K = re.compile(r"^(solve|pass)@(\d+)$")
+
+
+@dataclass(frozen=True)
+class ItemValue:
+    item_hash: str
+    item_id: int
+    value: float
+    samples: int
+    trace_id: int | None  # the trace the first sample's evaluation judged
+
+
+def evaluating_stage(store: Store, run_id: int) -> str | None:
+    """The last stage of the run (by position) that stored evaluations."""
+    row = store.one("SELECT s.name FROM stages s WHERE s.run_id = ? AND EXISTS (SELECT 1 FROM "
+                    "evaluations e WHERE e.run_id = s.run_id AND e.stage = s.name) "
+                    "ORDER BY s.position DESC LIMIT 1", (run_id,))
+    return None if row is None else str(row[0])
+
+
+def _value(metric: str, rows: list[tuple[Any, Any]]) -> float | None:
+    passed = [int(p) for p, _ in rows if p is not None]
+    if metric == "accuracy":
+        return sum(passed) / len(passed) if passed else None
+    if metric == "score":
+        scores = [float(s) for _, s in rows if s is not None]
+        return sum(scores) / len(scores) if scores else None
+    match = _AT_K.match(metric)
+    if match is None:
+        raise ValueError(f"not a per-item metric: {metric!r}")
+    k = int(match.group(2))
+    if len(passed) < k:
+        return None  # too few samples for this k: the item is left out (and counted)
+    return pass_at_k(len(passed), sum(passed), k)
+
+
+def item_values(store: Store, run_id: int, metric: str, stage: str | None,
+                by: str | None = None) -> dict[str | None, dict[str, ItemValue]]:
+    """group -> item hash -> value, for one run (group None without ``by``)."""
+    stage = stage or evaluating_stage(store, run_id)
+    if stage is None:
+        return {}
+    group_sql = "json_extract(e.details, ?)" if by else "NULL"
+    params: list[Any] = ([f"$.{by}"] if by else []) + [run_id, stage]
+    rows = store.query(
+        f"SELECT e.item_id, i.item_hash, e.passed, e.score, e.trace_id, {group_sql} "
+        "FROM evaluations e JOIN items i ON i.id = e.item_id WHERE e.run_id = ? AND e.stage = ? "
+        "ORDER BY e.sample_index, e.id", params)
+    grouped: dict[str | None, dict[str, list[Any]]] = defaultdict(dict)
+    for item_id, item_hash, passed, score, trace_id, group in rows:
+        key = None if group is None else str(group)
+        entry = grouped[key].setdefault(item_hash, [item_id, trace_id, []])
+        entry[2].append((passed, score))
+    out: dict[str | None, dict[str, ItemValue]] = {}
+    for group, by_item in grouped.items():
+        values = {}
+        for item_hash, (item_id, trace_id, samples) in by_item.items():
+            v = _value(metric, samples)
+            if v is not None:
+                values[item_hash] = ItemValue(item_hash, int(item_id), v, len(samples),
+                                              None if trace_id is None else int(trace_id))
+        out[group] = values
+    return out
+
+
+def run_metric(store: Store, run_id: int, name: str) -> float | None:
+    """The last value of a run-level metric (``metric:NAME`` comparisons)."""
+    row = store.one("SELECT value FROM metrics WHERE run_id = ? AND name = ? "
+                    "ORDER BY id DESC LIMIT 1", (run_id, name))
+    return None if row is None else float(row[0])
+
+
+def measure(store: Store, run_id: int, source: str, stage: str, field: str,
+            role: str | None = None) -> dict[str, float]:
+    """Item hash -> the mean of one column over the item's rows (for correlations)."""
+    if source == "evaluations":
+        sql = (f"SELECT i.item_hash, AVG(e.{field}) FROM evaluations e JOIN items i ON "
+               "i.id = e.item_id WHERE e.run_id = ? AND e.stage = ?")
+    else:
+        sql = (f"SELECT i.item_hash, AVG(e.{field}) FROM traces e JOIN items i ON "
+               "i.id = e.item_id WHERE e.run_id = ? AND e.stage = ?")
+    params: list[Any] = [run_id, stage]
+    if role is not None and source == "traces":
+        sql += " AND e.role = ?"
+        params.append(role)
+    rows = store.query(sql + f" AND e.{field} IS NOT NULL GROUP BY i.item_hash", params)
+    return {str(h): float(v) for h, v in rows}
+
+
+def item_labels(store: Store, item_ids: list[int]) -> dict[int, str]:
+    """A one-line label per item (its question or problem, cut short)."""
+    out: dict[int, str] = {}
+    for start in range(0, len(item_ids), 500):
+        chunk = item_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        for item_id, data in store.query(f"SELECT id, data FROM items WHERE id IN ({marks})",
+                                         chunk):
+            fields = from_json(data) or {}
+            text = str(fields.get("question") or fields.get("problem") or fields.get("prompt")
+                       or next(iter(fields.values()), ""))
+            out[int(item_id)] = " ".join(text.split())[:140]
+    return out
