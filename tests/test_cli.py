@@ -14,7 +14,7 @@ from engine.paths import RECIPES_DIR
 
 from .conftest import ROOT, smoke_recipe_text, write_jsonl
 
-VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "teacher", "gui"]
+VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "study", "teacher", "gui"]
 
 
 def test_every_verb_is_listed():

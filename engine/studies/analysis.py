@@ -37,6 +37,7 @@ class RunRow:
 class ArmResult:
     arm: str
     estimate: stats.Interval
+    seed_means: dict[int, float] = field(default_factory=dict)  # seed -> mean over its items
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class StudyAnalysis:
     study: Study
     runs: list[RunRow]
     costs: dict[str, dict[str, stats.Interval]]  # arm -> axis -> mean over seeds
+    run_costs: dict[int, dict[str, float]]  # run id -> axis -> value (completed runs)
     comparisons: list[ComparisonResult]
     correlations: list[CorrelationResult]
     completed_stages: int  # over all the study's runs, reused ones included
@@ -93,6 +95,11 @@ class StudyAnalysis:
     @property
     def arms(self) -> list[str]:
         return [a.name for a in self.study.arms]
+
+    def seed_costs(self, arm: str, axis: str) -> dict[int, float]:
+        """seed -> the arm's run's cost on an axis (completed runs)."""
+        return {r.seed: self.run_costs[r.run_id][axis] for r in self.runs
+                if r.arm == arm and r.run_id in self.run_costs}
 
     def reuse_counts(self) -> tuple[int, int]:
         """(stages computed, stages reused) over the study's completed stages."""
@@ -137,8 +144,10 @@ def _item_comparisons(store: Store, study: Study, index: int, comp: ComparisonSp
         for i, arm in enumerate(study.arms):
             per_seed = data.get(arm.name, {}).get(group, {})
             series = [[v.value for v in per_seed[s].values()] for s in sorted(per_seed)]
+            means = {s: sum(x) / len(x) for s, x in zip(sorted(per_seed), series, strict=True)
+                     if x}
             arms.append(ArmResult(arm.name, stats.arm_interval(
-                series, comp.confidence, study.resamples, seed=1000 * index + i)))
+                series, comp.confidence, study.resamples, seed=1000 * index + i), means))
         tested = []
         for j, (a, b) in enumerate(study.pairs_of(comp)):
             va, vb = data.get(a, {}).get(group, {}), data.get(b, {}).get(group, {})
@@ -172,7 +181,8 @@ def _run_level(store: Store, study: Study, index: int, comp: ComparisonSpec,
             if v is not None:
                 values.setdefault(arm, {})[seed] = v
     arms = [ArmResult(a.name, stats.seed_interval(list(values.get(a.name, {}).values()),
-                                                  comp.confidence)) for a in study.arms]
+                                                  comp.confidence), values.get(a.name, {}))
+            for a in study.arms]
     tested = []
     for a, b in study.pairs_of(comp):
         seeds = sorted(set(values.get(a, {})) & set(values.get(b, {})))
@@ -237,7 +247,7 @@ def analyse(store: Store, study_id: int) -> StudyAnalysis:
         "SELECT COUNT(*) FROM stages s JOIN study_runs r ON r.run_id = s.run_id "
         "WHERE r.study_id = ? AND s.status = 'completed'", (study_id,)) or [0])[0])
     return StudyAnalysis(study_id, record.name, record.shown_status, record.error, study, rows,
-                         arm_costs, results, correlations, completed_stages)
+                         arm_costs, per_run, results, correlations, completed_stages)
 
 
 @dataclass(frozen=True)

@@ -247,13 +247,13 @@ def _cross_checks(study: Study, root: yaml.Node | None, source: str) -> list[Pro
                            "e.g. base: ../smoke.yaml (relative to the study file)"))
     known = ", ".join(names)
     for i, comp in enumerate(study.comparisons):
-        named = [comp.baseline] if comp.baseline else []
+        named = [("baseline", comp.baseline)] if comp.baseline else []
         if isinstance(comp.pairs, list):
-            named += [n for p in comp.pairs for n in p]
-        for n in named:
+            named += [("pairs", n) for p in comp.pairs for n in p]
+        for key, n in named:
             if n not in names:
-                out.append(Problem(source, _line_of(root, ("comparisons", i)),
-                                   f"comparisons.{i}", f"no arm named {n!r}",
+                out.append(Problem(source, _line_of(root, ("comparisons", i, key)),
+                                   f"comparisons.{i}.{key}", f"no arm named {n!r}",
                                    f"the arms are: {known}"))
     for i, corr in enumerate(study.correlations):
         for n in corr.arms or []:

@@ -202,7 +202,9 @@ def paired_test(a_groups: Sequence[Sequence[float]], b_groups: Sequence[Sequence
     wins = int(np.sum(flat_b > flat_a))
     losses = int(np.sum(flat_b < flat_a))
     binary = bool(np.all(np.isin(flat_a, (0.0, 1.0))) and np.all(np.isin(flat_b, (0.0, 1.0))))
-    if binary:
+    if not len(flat_a):
+        p, test = math.nan, "no pairs"
+    elif binary:
         p, test = mcnemar_exact(losses, wins), "McNemar exact"
     else:
         p = sign_flip_pvalue(np.concatenate(diffs) if diffs else [], permutations, seed)
