@@ -113,7 +113,7 @@ def test_two_arms_two_seeds_share_the_echo_stage_and_report_paired_stats(
         a = analyse(store, 1)
         assert a.reuse_counts() == (10, 2)
         (comp,) = a.comparisons
-        exact, noisy = comp.arms
+        exact, _ = comp.arms
         # items 8 and 9 carry a wrong gold answer: the exact check passes 8 of 10 per seed
         assert exact.estimate.mean == pytest.approx(0.8) and exact.estimate.n == 20
         (pair,) = comp.pairs

@@ -65,7 +65,7 @@ def _comparison(a: StudyAnalysis, c: ComparisonResult, out: Path, n: int) -> lis
     slug = f"{n}-{_slug(c.title)}"
     conf = f"{c.spec.confidence:.0%} CI"
     blocks = [Block("heading", c.title, level=2)]
-    rows = [("arm", "mean", conf, "items", "seeds")]
+    rows: list[tuple[str, ...]] = [("arm", "mean", conf, "items", "seeds")]
     rows += [(r.arm, _num(r.estimate.mean), _ci(r.estimate.low, r.estimate.high),
               str(r.estimate.n), str(r.estimate.seeds)) for r in c.arms]
     blocks += [Block("table", rows=tuple(rows)),
@@ -118,7 +118,7 @@ def build(a: StudyAnalysis, out: Path) -> list[Block]:
                         f"{s.base or 'inline'}."))
     if a.error:
         blocks.append(Block("text", f"Stopped: {a.error}"))
-    rows = [("arm", "description", "recipe", "overrides")]
+    rows: list[tuple[str, ...]] = [("arm", "description", "recipe", "overrides")]
     rows += [(arm.name, arm.description, arm.recipe or s.base or "inline",
               "; ".join(arm.overrides()) or "—") for arm in s.arms]
     blocks += [Block("heading", "Arms", level=2), Block("table", rows=tuple(rows))]

@@ -185,10 +185,10 @@ def copy_stage(store: Store, src: int, dst: int, stage: str) -> dict[str, int] |
                                            ("trace_id",))
         counts["pairs"] = _copy_rows(store, "pairs", pairs, dst, mapping,
                                      ("chosen_trace_id", "rejected_trace_id"))
-        for table, cols in (("metrics", "stage, name, step, value, created_at"),
-                            ("units", "stage, unit_key, finished_at")):
+        for table, names in (("metrics", "stage, name, step, value, created_at"),
+                             ("units", "stage, unit_key, finished_at")):
             cur = store.conn.execute(
-                f"INSERT INTO {table} (run_id, {cols}) SELECT ?, {cols} FROM {table} "
+                f"INSERT INTO {table} (run_id, {names}) SELECT ?, {names} FROM {table} "
                 "WHERE run_id = ? AND stage = ?", (dst, src, stage))
             counts[table] = cur.rowcount
         cur = store.conn.execute(

@@ -43,11 +43,11 @@ AXES: dict[str, str] = {
     "compute_tokens": "all tokens (teacher + student + training)",
     "wall_s": "wall time (s)",
 }
-DEFAULT_AXES = ["teacher_tokens", "teacher_usd", "student_gen_tokens", "student_score_tokens",
-                "train_tokens", "wall_s"]
 Axis = Literal["teacher_tokens_in", "teacher_tokens_out", "teacher_tokens", "teacher_usd",
                "student_gen_tokens", "student_score_tokens", "train_tokens", "compute_tokens",
                "wall_s"]
+DEFAULT_AXES: list[Axis] = ["teacher_tokens", "teacher_usd", "student_gen_tokens",
+                            "student_score_tokens", "train_tokens", "wall_s"]
 
 _ARM_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 _METRIC = re.compile(r"^(accuracy|score|(solve|pass)@[1-9][0-9]*|metric:.+)$")

@@ -33,6 +33,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
+Values = Sequence[float] | Array
+Groups = Sequence[Sequence[float]] | Sequence[Array]
 
 # 2,000 resamples put percentile limits within about +-0.005 of their limit for proportions;
 # 10,000 sign flips give a p-value near 0.05 to about +-0.002.
@@ -78,7 +80,7 @@ class PairedResult:
     ties: int
 
 
-def _arrays(groups: Sequence[Sequence[float]]) -> list[Array]:
+def _arrays(groups: Groups) -> list[Array]:
     return [np.asarray(g, dtype=np.float64) for g in groups if len(g)]
 
 
@@ -93,7 +95,7 @@ def _resampled_means(rng: np.random.Generator, values: Array, size: tuple[int, .
     return means
 
 
-def bootstrap_means(groups: Sequence[Sequence[float]], resamples: int = RESAMPLES,
+def bootstrap_means(groups: Groups, resamples: int = RESAMPLES,
                     seed: int = 0) -> Array:
     """Two-stage bootstrap distribution of the mean of seed means (seeds, then items)."""
     arrays = _arrays(groups)
@@ -112,7 +114,7 @@ def bootstrap_means(groups: Sequence[Sequence[float]], resamples: int = RESAMPLE
     return means
 
 
-def _interval(groups: Sequence[Sequence[float]], confidence: float, resamples: int,
+def _interval(groups: Groups, confidence: float, resamples: int,
               seed: int) -> Interval:
     arrays = _arrays(groups)
     if not arrays:
@@ -125,7 +127,7 @@ def _interval(groups: Sequence[Sequence[float]], confidence: float, resamples: i
                     confidence)
 
 
-def arm_interval(groups: Sequence[Sequence[float]], confidence: float = 0.95,
+def arm_interval(groups: Groups, confidence: float = 0.95,
                  resamples: int = RESAMPLES, seed: int = 0) -> Interval:
     """Mean over seeds of the mean over items, with a two-stage bootstrap interval."""
     return _interval(groups, confidence, resamples, seed)
@@ -140,7 +142,7 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
+    tail: float = sum(math.comb(n, k) for k in range(min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
@@ -162,10 +164,10 @@ def _exact_flip_p(nonzero: Array) -> float:
                 key = total + v * (2 * k - m)
                 out[key] = out.get(key, 0.0) + prob * w
         dist = out
-    return min(1.0, sum(p for total, p in dist.items() if abs(total) >= observed))
+    return float(min(1.0, sum(p for total, p in dist.items() if abs(total) >= observed)))
 
 
-def sign_flip_pvalue(diffs: Sequence[float], permutations: int = PERMUTATIONS,
+def sign_flip_pvalue(diffs: Values, permutations: int = PERMUTATIONS,
                      seed: int = 0) -> float:
     """Two-sided paired permutation test of the mean difference: under the null each
     pair's difference is as likely to have either sign. Exact for up to ``EXACT_FLIPS``
@@ -186,7 +188,7 @@ def sign_flip_pvalue(diffs: Sequence[float], permutations: int = PERMUTATIONS,
     return (extreme + 1) / (permutations + 1)
 
 
-def paired_test(a_groups: Sequence[Sequence[float]], b_groups: Sequence[Sequence[float]],
+def paired_test(a_groups: Groups, b_groups: Groups,
                 confidence: float = 0.95, resamples: int = RESAMPLES,
                 permutations: int = PERMUTATIONS, seed: int = 0) -> PairedResult:
     """b - a on matched pairs: ``a_groups[s][i]`` and ``b_groups[s][i]`` are the same item
@@ -207,7 +209,7 @@ def paired_test(a_groups: Sequence[Sequence[float]], b_groups: Sequence[Sequence
     elif binary:
         p, test = mcnemar_exact(losses, wins), "McNemar exact"
     else:
-        p = sign_flip_pvalue(np.concatenate(diffs) if diffs else [], permutations, seed)
+        p = sign_flip_pvalue(np.concatenate(diffs), permutations, seed)
         test = "sign-flip permutation"
     return PairedResult(interval, p, test, wins, losses, len(flat_a) - wins - losses)
 
@@ -224,7 +226,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     return adjusted
 
 
-def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval:
+def seed_interval(values: Values, confidence: float = 0.95) -> Interval:
     """Mean of one number per seed with a Student t interval (NaN limits for one seed).
     The t quantile comes from scipy.special (a tenth of scipy.stats' import time)."""
     from scipy.special import stdtrit
@@ -240,7 +242,7 @@ def seed_interval(values: Sequence[float], confidence: float = 0.95) -> Interval
     return Interval(mean, mean - half, mean + half, len(x), len(x), confidence)
 
 
-def paired_seed_test(a: Sequence[float], b: Sequence[float],
+def paired_seed_test(a: Values, b: Values,
                      confidence: float = 0.95) -> PairedResult:
     """b - a for run-level numbers, one per seed: the paired t-test (as scipy.stats.ttest_rel)."""
     from scipy.special import stdtr
@@ -276,7 +278,7 @@ def _rowwise_pearson(x: Array, y: Array) -> Array:
     return r
 
 
-def correlation(x: Sequence[float], y: Sequence[float], method: str = "spearman",
+def correlation(x: Values, y: Values, method: str = "spearman",
                 confidence: float = 0.95, resamples: int = RESAMPLES,
                 seed: int = 0) -> Correlation:
     """Spearman's rho (or Pearson's r) over items, scipy's point estimate and p-value, with a
