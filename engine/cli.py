@@ -88,7 +88,7 @@ def _exit_code(status: str) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from engine import runner
-    from engine.recipes import load_recipe
+    from engine.validate import load_recipe
 
     loaded = load_recipe(args.recipe, args.set)
     with ConsoleReporter() as reporter:
@@ -106,7 +106,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from engine.recipes import RecipeError, load_recipe
+    from engine.recipes import RecipeError
+    from engine.validate import load_recipe
 
     failed = 0
     for path in args.recipes:
@@ -155,7 +156,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from engine import runner
-    from engine.recipes import load_recipe
+    from engine.validate import load_recipe
 
     recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
     console.print(f"Distillab demo: {recipe}\n"

@@ -34,7 +34,7 @@ def _worker(spec: JobSpec, events: Any, cancel: MpEvent) -> None:
     """Entry point of the worker process."""
     from engine import runner
     from engine.errors import DistillabError
-    from engine.recipes import parse_recipe
+    from engine.validate import parse_recipe
 
     def send(event: ev.Event) -> None:
         events.put(event)

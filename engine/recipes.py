@@ -1,10 +1,11 @@
 """Recipes: typed models of a YAML experiment, loading, and validation that reports every error.
 
 A recipe names a paradigm, a data set, a teacher, a student, training and evaluation
-settings, and per-stage parameters. ``load_recipe`` returns a validated ``Recipe`` or
-raises ``RecipeError`` listing *all* problems with file, line, field and fix. The
-field descriptions double as GUI tooltips. ``distillab validate`` and the GUI's Validate
-button call the same ``load_recipe``.
+settings, and per-stage parameters. This module knows the recipe's own models and YAML,
+and nothing of the paradigm table: ``engine.validate.load_recipe`` adds each stage's
+parameters (checked by the table) and raises ``RecipeError`` listing *all* problems with
+file, line, field and fix. The field descriptions double as GUI tooltips. ``distillab
+validate`` and the GUI's Validate button call the same ``load_recipe``.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ class LoadedRecipe:
     stage_params: dict[str, BaseModel]
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
+def line_of(node: yaml.Node | None, loc: tuple[str | int, ...]) -> int | None:
     """The 1-based line of the YAML node at ``loc``, or of its deepest existing parent."""
     if node is None:
         return None
@@ -299,22 +300,21 @@ def _fix_for(err: Mapping[str, Any], model: type[BaseModel], loc: tuple[str | in
     return help_text
 
 
-def _problems(exc: ValidationError, model: type[BaseModel], root: yaml.Node | None,
+def problems_from(exc: ValidationError, model: type[BaseModel], root: yaml.Node | None,
               source: str, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
     out = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         message = err["msg"].removeprefix("Value error, ")
-        out.append(Problem(source, _line_of(root, prefix + loc),
+        out.append(Problem(source, line_of(root, prefix + loc),
                            ".".join(str(p) for p in prefix + loc), message,
                            _fix_for(err, model, loc)))
     return out
 
 
-def parse_recipe(text: str, source: str = "<recipe>", base_dir: Path | None = None) -> LoadedRecipe:
-    """Validate recipe text; raise RecipeError with every problem found."""
-    from engine.paradigms import PARADIGMS
-
+def read_document(text: str, source: str = "<recipe>") -> tuple[dict[str, Any], yaml.Node | None]:
+    """The YAML mapping of a recipe (or study) and its node tree (for line numbers); raises
+    RecipeError when the text is not YAML or not a mapping."""
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text)
@@ -327,36 +327,17 @@ def parse_recipe(text: str, source: str = "<recipe>", base_dir: Path | None = No
     if not isinstance(data, dict):
         raise RecipeError([Problem(source, 1, "", "a recipe must be a YAML mapping",
                                    "start from one of the recipes in recipes/")])
-    problems: list[Problem] = []
-    recipe: Recipe | None = None
-    try:
-        recipe = Recipe.model_validate(data)
-    except ValidationError as exc:
-        problems += _problems(exc, Recipe, root, source)
+    return data, root
 
-    stage_params: dict[str, BaseModel] = {}
-    paradigm = PARADIGMS.get(str(data.get("paradigm")))
-    if "paradigm" in data and paradigm is None:
-        problems.append(Problem(source, _line_of(root, ("paradigm",)), "paradigm",
-                                f"unknown paradigm {data['paradigm']!r}",
-                                f"use one of: {', '.join(sorted(PARADIGMS))}"))
-    stages_given = data.get("stages") or {}
-    if paradigm is not None and isinstance(stages_given, dict):
-        specs = {s.name: s for s in paradigm.stages}
-        for name, _params in stages_given.items():
-            if name not in specs:
-                problems.append(Problem(source, _line_of(root, ("stages", name)),
-                                        f"stages.{name}",
-                                        f"paradigm {paradigm.name!r} has no stage {name!r}",
-                                        f"its stages are: {', '.join(specs)}"))
-        for name, spec in specs.items():
-            try:
-                stage_params[name] = spec.params.model_validate(stages_given.get(name) or {})
-            except ValidationError as exc:
-                problems += _problems(exc, spec.params, root, source, ("stages", name))
-    if problems or recipe is None:
-        raise RecipeError(problems)
-    return LoadedRecipe(recipe, text, source, base_dir, stage_params)
+
+def check_recipe(data: dict[str, Any], root: yaml.Node | None,
+                 source: str = "<recipe>") -> tuple[Recipe | None, list[Problem]]:
+    """The recipe's own models (not its stage parameters, which the paradigm table checks:
+    ``engine.validate``); every problem found, none raised."""
+    try:
+        return Recipe.model_validate(data), []
+    except ValidationError as exc:
+        return None, problems_from(exc, Recipe, root, source)
 
 
 def apply_overrides(text: str, overrides: list[str], source: str = "<recipe>") -> str:
@@ -388,13 +369,12 @@ def apply_overrides(text: str, overrides: list[str], source: str = "<recipe>") -
     return header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def load_recipe(path: str | Path, overrides: list[str] | None = None) -> LoadedRecipe:
-    """Read and validate a recipe file, with optional ``key.path=value`` overrides."""
+def read_recipe_text(path: str | Path, overrides: list[str] | None = None) -> str:
+    """A recipe file's text with optional ``key.path=value`` overrides applied."""
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise RecipeError([Problem(str(p), None, "", f"cannot read the recipe: {exc.strerror}",
                                    "check the path")]) from None
-    text = apply_overrides(text, overrides or [], str(p))
-    return parse_recipe(text, str(p), p.resolve().parent)
+    return apply_overrides(text, overrides or [], str(p))

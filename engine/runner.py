@@ -17,10 +17,11 @@ from engine.data import load_dataset
 from engine.errors import Cancelled, DistillabError, StopRun
 from engine.paradigms import PARADIGMS
 from engine.paths import run_log_path
-from engine.recipes import LoadedRecipe, parse_recipe
+from engine.recipes import LoadedRecipe
 from engine.stage import StageContext
 from engine.store import Store, items, now, runs
 from engine.studies import reuse
+from engine.validate import parse_recipe
 
 EventSink = Callable[[ev.Event], None]
 CancelCheck = Callable[[], bool]

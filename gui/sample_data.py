@@ -15,8 +15,8 @@ from pathlib import Path
 
 from engine import runner
 from engine.paths import RECIPES_DIR
-from engine.recipes import load_recipe
 from engine.store import StepIn, Store, now, runs, traces
+from engine.validate import load_recipe
 
 TEACHER = [
     "Maya bakes 4 trays with 12 cookies each, so she has 4 * 12 = 48 cookies.",
@@ -56,7 +56,7 @@ def make_sample_project(db_path: Path, *, slow_echo: bool = False) -> dict[str, 
     if slow_echo:
         text = loaded.text.replace("echo: {text_field: solution}",
                                    "echo: {text_field: solution, delay_s: 0.2}")
-        from engine.recipes import parse_recipe
+        from engine.validate import parse_recipe
 
         loaded = parse_recipe(text, loaded.source, loaded.base_dir)
     smoke_id, _ = runner.run_recipe(loaded, db_path)

@@ -46,8 +46,8 @@ from engine.recipes import (
     StudentSpec,
     TeacherSpec,
     TrainingSpec,
-    parse_recipe,
 )
+from engine.validate import parse_recipe
 from gui import hooks
 from gui.background import run_in_background
 from gui.forms import ModelForm, set_invalid

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from engine import runner
-from engine.recipes import parse_recipe
 from engine.store import Store, runs, traces
+from engine.validate import parse_recipe
 
 from .conftest import ROOT, write_jsonl
 from .explain_fixtures import GOOD, problems, recipe_text, respond
@@ -77,7 +77,7 @@ def _check_complete(db_path: Path, run_id: int, server: FakeServer,
         assert {t.verdict for t in coder} <= {"passed", "failed"}  # shown in the Traces view
         units = dict(store.query("SELECT stage, COUNT(*) FROM units WHERE run_id = ? "
                                  "GROUP BY stage", (run_id,)))
-        assert units == {"explain": 8, "weight": 6, "plan": 4, "code": 8, "evaluate": 16}
+        assert units == {"explain": 8, "weight": 1, "plan": 4, "code": 8, "evaluate": 16}
         metrics = runs.latest_metrics(store, run_id)
         calls = store.query("SELECT request FROM teacher_calls WHERE run_id = ? AND error IS NULL",
                             (run_id,))
@@ -104,10 +104,13 @@ def test_explain_end_to_end_with_known_solve_rate(recipe, db_path, server, capsy
     assert metrics["train/loss"] > 0
     with Store(db_path) as store:
         kinds = [a["kind"] for a in runs.artifacts(store, run_id)]
-        weights = traces.page_traces(store, run_id=run_id, stage="weight", limit=100)
+        weights = [a["meta"] for a in runs.artifacts(store, run_id) if a["kind"] == "weights"]
         plans = traces.page_traces(store, run_id=run_id, stage="plan", limit=100)
+        # weights are data on the run, not bookkeeping traces beside the editorials
+        assert not traces.page_traces(store, run_id=run_id, stage="weight", limit=100)
     assert "adapter" in kinds
-    assert {t.model for t in weights} == {"uniform"} and len(plans) == 8
+    assert len(weights) == 1 and weights[0]["scheme"] == "uniform"
+    assert len(weights[0]["weights"]) == 6 and len(plans) == 8
     from engine.cli import main
 
     assert main(["show", str(run_id), "--db", str(db_path)]) == 0

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from engine.errors import DistillabError
-from engine.paradigms.explain_parts import compose, parse_editorial, weights
+from engine.paradigms.explain.editorial import compose, parse_editorial
+from engine.paradigms.explain.weights import weights
 from engine.prompts import render
 
 GOOD = """Here is the editorial.

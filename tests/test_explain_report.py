@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.paradigms.explain_report import grid_and_curves
+from engine.paradigms.explain.report import grid_and_curves
 from engine.store import Store, runs, traces
 
 

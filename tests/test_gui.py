@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QApplication
 from engine import browse
 from engine.paradigms import PARADIGMS
 from engine.paths import RECIPES_DIR
-from engine.recipes import load_recipe
 from engine.store import StepIn, Store, runs, traces
+from engine.validate import load_recipe
 from gui.sample_data import make_sample_project
 
 from .conftest import write_jsonl

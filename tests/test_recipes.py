@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from engine.paths import RECIPES_DIR
-from engine.recipes import RecipeError, load_recipe, parse_recipe
+from engine.recipes import RecipeError
+from engine.validate import load_recipe, parse_recipe
 
 SHIPPED = sorted(RECIPES_DIR.glob("*.yaml"))
 

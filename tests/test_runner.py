@@ -12,8 +12,8 @@ import pytest
 
 from engine import events as ev
 from engine import runner
-from engine.recipes import parse_recipe
 from engine.store import Store, runs, traces
+from engine.validate import parse_recipe
 
 from .conftest import ROOT, smoke_recipe_text, write_jsonl
 

@@ -16,11 +16,11 @@ from pydantic import BaseModel, ConfigDict
 from engine import runner
 from engine.cli import main
 from engine.paradigms import PARADIGMS, Paradigm, StageSpec
-from engine.recipes import parse_recipe
 from engine.stage import StageContext
 from engine.store import Store, calls, runs, traces
 from engine.teacher import BudgetExhausted, Request, Result, open_teacher
 from engine.teacher.keys import resolve_key, store_key
+from engine.validate import parse_recipe
 
 from .conftest import write_jsonl
 from .fake_openai_server import FakeServer

@@ -1,17 +1,23 @@
 """The explicit table of paradigms: name -> its stages, in order, with their parameter models.
 
-Each paradigm module exposes ``PARADIGM``; a recipe's ``paradigm`` field resolves only
-through this table (no dotted imports). Stage functions import heavy libraries (torch,
-transformers) inside their bodies, so reading this table is cheap.
+Each paradigm is a package ``engine/paradigms/<name>/`` whose ``__init__`` exposes
+``PARADIGM``; a recipe's ``paradigm`` field resolves only through this table (no dotted
+imports). Building blocks that several paradigms' stages use live in ``blocks.py``.
+Stage functions import heavy libraries (torch, transformers) inside their bodies, so
+reading this table is cheap. ``check_stages`` validates a recipe's ``stages:`` section
+against the table (``engine.validate`` joins it with the recipe's own models).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from engine.recipes import Problem, line_of, problems_from
 
 if TYPE_CHECKING:
     from engine.stage import StageContext
@@ -39,10 +45,38 @@ class Paradigm:
     default_recipe: str = ""  # a file in recipes/ that a new experiment starts from
 
 
-def _table() -> dict[str, Paradigm]:
-    from engine.paradigms import explain, smoke
+def check_stages(data: dict[str, Any], root: yaml.Node | None,
+                 source: str) -> tuple[dict[str, BaseModel], list[Problem]]:
+    """Each stage's parameters of a recipe mapping, validated by its paradigm's models;
+    with every problem (unknown paradigm, unknown stage, bad parameter) found."""
+    problems: list[Problem] = []
+    stage_params: dict[str, BaseModel] = {}
+    paradigm = PARADIGMS.get(str(data.get("paradigm")))
+    if "paradigm" in data and paradigm is None:
+        problems.append(Problem(source, line_of(root, ("paradigm",)), "paradigm",
+                                f"unknown paradigm {data['paradigm']!r}",
+                                f"use one of: {', '.join(sorted(PARADIGMS))}"))
+    given = data.get("stages") or {}
+    if paradigm is None or not isinstance(given, dict):
+        return stage_params, problems
+    specs = {s.name: s for s in paradigm.stages}
+    for name in given:
+        if name not in specs:
+            problems.append(Problem(source, line_of(root, ("stages", name)), f"stages.{name}",
+                                    f"paradigm {paradigm.name!r} has no stage {name!r}",
+                                    f"its stages are: {', '.join(specs)}"))
+    for name, spec in specs.items():
+        try:
+            stage_params[name] = spec.params.model_validate(given.get(name) or {})
+        except ValidationError as exc:
+            problems += problems_from(exc, spec.params, root, source, ("stages", name))
+    return stage_params, problems
 
-    return {p.name: p for p in (smoke.PARADIGM, explain.PARADIGM)}
+
+def _table() -> dict[str, Paradigm]:
+    from engine.paradigms import cot, explain, smoke
+
+    return {p.name: p for p in (smoke.PARADIGM, cot.PARADIGM, explain.PARADIGM)}
 
 
 PARADIGMS: dict[str, Paradigm] = _table()

@@ -205,7 +205,7 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
            training: TrainingSpec, out_dir: Path, eval_rows: Sequence[dict[str, Any]] | None,
            on_event: EventFn | None, should_stop: Callable[[], bool] | None,
            on_log: LogFn | None, seed: int, callbacks: Sequence[Any],
-           extra: dict[str, Any]) -> TrainResult:
+           extra: dict[str, Any], init_adapter: Path | None = None) -> TrainResult:
     import torch
     from transformers import set_seed
 
@@ -222,7 +222,9 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
     # Seeded before loading: the LoRA A matrices are drawn at load time, and a run must be
     # reproducible from its seed (the Trainer only seeds later).
     set_seed(seed)
-    model, tokenizer = load_student(student, for_training=True)
+    # init_adapter: go on training a saved adapter (e.g. DPO after SFT, or the next round
+    # of an active-learning loop) instead of fresh LoRA matrices
+    model, tokenizer = load_student(student, for_training=True, adapter=init_adapter)
     _check_lengths(tokenizer, rows, student.max_length, log)
     # Restored when an OOM strikes before the first checkpoint: a retry must not start
     # from half-trained adapters.
@@ -332,19 +334,23 @@ def train_sft(rows: Sequence[dict[str, Any]], *, student: StudentSpec, training:
               out_dir: Path, eval_rows: Sequence[dict[str, Any]] | None = None,
               on_event: EventFn | None = None, should_stop: Callable[[], bool] | None = None,
               on_log: LogFn | None = None, seed: int = 0,
-              callbacks: Sequence[Any] = ()) -> TrainResult:
-    """Supervised fine-tuning on prompt/completion rows (optional per-row ``weight``)."""
+              callbacks: Sequence[Any] = (), init_adapter: Path | None = None) -> TrainResult:
+    """Supervised fine-tuning on prompt/completion rows (optional per-row ``weight``);
+    ``init_adapter`` continues a saved adapter instead of starting fresh LoRA weights."""
     return _drive(make_sft_trainer, rows, student=student, training=training, out_dir=out_dir,
                   eval_rows=eval_rows, on_event=on_event, should_stop=should_stop,
-                  on_log=on_log, seed=seed, callbacks=callbacks, extra={})
+                  on_log=on_log, seed=seed, callbacks=callbacks, extra={},
+                  init_adapter=init_adapter)
 
 
 def train_dpo(rows: Sequence[dict[str, Any]], *, student: StudentSpec, training: TrainingSpec,
               out_dir: Path, eval_rows: Sequence[dict[str, Any]] | None = None,
               on_event: EventFn | None = None, should_stop: Callable[[], bool] | None = None,
               on_log: LogFn | None = None, seed: int = 0, beta: float = 0.1,
-              callbacks: Sequence[Any] = ()) -> TrainResult:
-    """Direct preference optimisation on prompt/chosen/rejected rows (reference = base model)."""
+              callbacks: Sequence[Any] = (), init_adapter: Path | None = None) -> TrainResult:
+    """Direct preference optimisation on prompt/chosen/rejected rows (reference = the model
+    with its adapter disabled, i.e. the base); ``init_adapter`` starts from a saved adapter."""
     return _drive(make_dpo_trainer, rows, student=student, training=training, out_dir=out_dir,
                   eval_rows=eval_rows, on_event=on_event, should_stop=should_stop,
-                  on_log=on_log, seed=seed, callbacks=callbacks, extra={"beta": beta})
+                  on_log=on_log, seed=seed, callbacks=callbacks, extra={"beta": beta},
+                  init_adapter=init_adapter)

@@ -18,16 +18,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from engine.recipes import (
-    LoadedRecipe,
-    Problem,
-    RecipeError,
-    _line_of,
-    _problems,
-    apply_overrides,
-    load_recipe,
-    parse_recipe,
-)
+from engine.recipes import LoadedRecipe, Problem, RecipeError, apply_overrides
+from engine.recipes import line_of as _line_of
+from engine.recipes import problems_from as _problems
+from engine.validate import load_recipe, parse_recipe
 
 SCHEMA_VERSION = 1
 

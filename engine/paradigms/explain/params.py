@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from engine.paradigms.explain_parts import SECTIONS
+from engine.paradigms.explain.editorial import SECTIONS
 
 ALL_SECTIONS = list(SECTIONS)
 

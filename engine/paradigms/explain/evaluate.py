@@ -9,62 +9,31 @@ the curve data the review asks for: solve@k against k (samples) and against teac
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
-from engine.paradigms import explain_params as P
-from engine.paradigms.explain_parts import compose, parse_editorial
+from engine.paradigms.blocks import (
+    ask_units,
+    eval_items,
+    params_of,
+    stage_params,
+    stage_traces,
+    trained_adapter,
+)
+from engine.paradigms.explain import params as P
+from engine.paradigms.explain.editorial import compose, parse_editorial
+from engine.paradigms.explain.stages import reasoner_messages
 from engine.prompts import render
 from engine.stage import StageContext
 from engine.store import StepIn, traces
 from engine.store.items import Item
-
-
-def ask_all(teacher: Any, requests: list[Any]) -> tuple[list[Any], Exception | None]:
-    """All results, or on a budget stop the ones that finished (None for the rest) and the
-    stop to re-raise once the finished units are committed."""
-    from engine.teacher import BudgetExhausted
-
-    try:
-        return list(teacher.chat_many(requests)), None
-    except BudgetExhausted as stop:
-        return list(stop.results), stop
-
-
-def trained_adapter(ctx: StageContext) -> Path | None:
-    """The Reasoner adapter the train stage registered (None: no training in this recipe)."""
-    from engine.store import runs
-
-    adapters = [a for a in runs.artifacts(ctx.store, ctx.run_id) if a["kind"] == "adapter"]
-    return Path(adapters[-1]["path"]) if adapters else None
-
-
-def params_of(ctx: StageContext, kind: type[Any]) -> Any:
-    """The stage's parameters, checked to be of the stage's model."""
-    assert isinstance(ctx.params, kind)
-    return ctx.params
-
-
-def _eval_items(ctx: StageContext) -> list[Item]:
-    chosen = ctx.items(ctx.recipe.evaluation.split)
-    limit = ctx.recipe.evaluation.limit
-    return chosen[:limit] if limit else chosen
-
-
-def stage_traces(ctx: StageContext, stage: str,
-                 role: str | None = None) -> list[traces.Trace]:
-    """Every trace a stage of this run stored (with a role: only those)."""
-    return traces.page_traces(ctx.store, run_id=ctx.run_id, stage=stage, role=role,
-                              limit=10_000_000)
-
 
 # -- plan ---------------------------------------------------------------------------------
 
 
 def plan(ctx: StageContext) -> None:
     p = params_of(ctx, P.PlanParams)
-    target = ctx.loaded.stage_params["train"].target  # type: ignore[attr-defined]
-    pending = list(ctx.pending(_eval_items(ctx), key=lambda it: it.item_hash))
+    target = stage_params(ctx, "train", P.TrainParams).target
+    pending = list(ctx.pending(eval_items(ctx), key=lambda it: it.item_hash))
     if not pending:
         return
     if target in ("none", "code"):  # no Reasoner: one empty plan, the Coder works alone
@@ -77,15 +46,13 @@ def plan(ctx: StageContext) -> None:
 
     model, tokenizer = load_student(ctx.recipe.student, for_training=False,
                                     adapter=trained_adapter(ctx))
-    template = ctx.loaded.stage_params["train"].template  # type: ignore[attr-defined]
     for start in range(0, len(pending), p.batch_size):
         chunk = pending[start:start + p.batch_size]
-        prompts = [[{"role": "user", "content": render(template, ctx.loaded.base_dir,
-                                                       problem=str(u.value.data["problem"]))}]
-                   for u in chunk]
+        prompts = [reasoner_messages(ctx, u.value) for u in chunk]
         samples = sample(model, tokenizer, prompts, k=p.plans, temperature=p.temperature,
                          top_p=p.top_p, max_new_tokens=p.max_new_tokens,
                          seed=ctx.recipe.seed + start, batch_size=p.batch_size)
+        ctx.metric("cost/student_gen_tokens", float(sum(s.tokens for o in samples for s in o)))
         for unit, outs in zip(chunk, samples, strict=True):
             with ctx.commit(unit):
                 for m, s in enumerate(outs):
@@ -110,9 +77,8 @@ def code(ctx: StageContext) -> None:
     from engine.tasks import extract_program
 
     p = params_of(ctx, P.CodeParams)
-    plan_p = ctx.loaded.stage_params["plan"]
-    sections = plan_p.sections_for_coder  # type: ignore[attr-defined]
-    by_item = {it.id: it for it in _eval_items(ctx)}
+    sections = stage_params(ctx, "plan", P.PlanParams).sections_for_coder
+    by_item = {it.id: it for it in eval_items(ctx)}
     plans = [t for t in stage_traces(ctx, "plan", "reasoner") + stage_traces(ctx, "plan", "plan")
              if t.item_id in by_item]
     plans.sort(key=lambda t: t.id)
@@ -140,34 +106,29 @@ def code(ctx: StageContext) -> None:
                                   "code_index": j}, flag=m.get("error"), **m.get("usage", {}))
 
     if p.coder == "teacher":
-        from engine.teacher import Request, open_teacher
+        from engine.teacher import Request, Result
 
-        with open_teacher(ctx.recipe.teacher, store=ctx.store, run_id=ctx.run_id,
-                          stage=ctx.stage) as teacher:
-            size = p.batch or ctx.recipe.teacher.concurrency
-            for start in range(0, len(pending), size):
-                chunk = pending[start:start + size]
-                # the seed follows the plan index: two plans with the same text still get
-                # their own samples (and their own cache entries)
-                results, stop = ask_all(teacher, [
-                    Request(messages=[{"role": "user", "content": prompt(u.value)}],
+        def requests_for(t: traces.Trace) -> list[Request]:
+            # the seed follows the plan index: two plans with the same text still get
+            # their own samples (and their own cache entries)
+            return [Request(messages=[{"role": "user", "content": prompt(t)}],
                             n=p.codes_per_plan, temperature=p.temperature,
                             max_tokens=p.max_tokens,
-                            seed=ctx.recipe.seed * 1000 + u.value.sample_index) for u in chunk])
-                for unit, r in zip(chunk, results, strict=True):
-                    if r is None:  # not sent: the budget ran out first
-                        continue
-                    texts = [c.text for c in r.completions] if not r.error else []
-                    texts += [""] * (p.codes_per_plan - len(texts))
-                    usage = {"tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
-                             "latency_s": r.latency_s, "cost_usd": r.cost_usd,
-                             "model": ctx.recipe.teacher.model}
-                    meta = [{"usage": usage if j == 0 else {"model": usage["model"]},
-                             "error": f"teacher error: {r.error}" if r.error else None}
-                            for j in range(p.codes_per_plan)]
-                    store(unit, texts, meta)
-                if stop is not None:
-                    raise stop
+                            seed=ctx.recipe.seed * 1000 + t.sample_index)]
+
+        def store_answer(unit: Any, results: list[Result]) -> None:
+            r = results[0]
+            texts = [c.text for c in r.completions] if not r.error else []
+            texts += [""] * (p.codes_per_plan - len(texts))
+            used = {"tokens_in": r.tokens_in, "tokens_out": r.tokens_out,
+                    "latency_s": r.latency_s, "cost_usd": r.cost_usd,
+                    "model": ctx.recipe.teacher.model}
+            meta = [{"usage": used if j == 0 else {"model": used["model"]},
+                     "error": f"teacher error: {r.error}" if r.error else None}
+                    for j in range(p.codes_per_plan)]
+            store(unit, texts, meta)
+
+        ask_units(ctx, pending, requests_for, store_answer, batch=p.batch)
     else:
         from engine.student import load_student, sample
 
@@ -194,7 +155,7 @@ def evaluate(ctx: StageContext) -> None:
     from engine.tasks import run_programs
 
     p = params_of(ctx, P.EvaluateParams)
-    by_item = {it.id: it for it in _eval_items(ctx)}
+    by_item = {it.id: it for it in eval_items(ctx)}
     programs = [t for t in stage_traces(ctx, "code", "coder") if t.item_id in by_item]
     pending = list(ctx.pending(programs, key=lambda t: str(t.id)))
     # each chunk runs in parallel, then its results commit: small enough that a kill loses
@@ -219,7 +180,7 @@ def evaluate(ctx: StageContext) -> None:
 
 
 def _aggregate(ctx: StageContext, p: P.EvaluateParams, by_item: dict[int, Item]) -> None:
-    from engine.paradigms.explain_report import grid_and_curves
+    from engine.paradigms.explain.report import grid_and_curves
 
     summary = grid_and_curves(ctx.store, ctx.run_id, list(by_item), p.k, p.budget)
     for name, value, step in summary.metrics:
