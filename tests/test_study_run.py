@@ -246,3 +246,42 @@ def test_copy_stage_remaps_parents_evaluations_pairs_and_keeps_artifact_files(db
         assert stages["revise"].status == "completed" and stages["revise"].reused_from == src
         # a stage with rows of its own is never overwritten by a copy
         assert not reuse.can_reuse(store, dst, "revise", ["gen"])
+
+
+def test_stage_keys_follow_inputs_not_operational_settings(tmp_path, math_rows):
+    from engine.paradigms import PARADIGMS
+    from engine.validate import parse_recipe
+
+    data = write_jsonl(tmp_path / "d.jsonl", math_rows)
+    (tmp_path / "t.j2").write_text("template one")
+
+    def keys(**changes):
+        text = smoke_recipe_text(data, echo={"text_field": changes.get("field", "solution")},
+                                 check={"answer_field": "t.j2"},
+                                 summary={"confidence": changes.get("confidence", 0.95)})
+        text += f"teacher: {{concurrency: {changes.get('concurrency', 8)}}}\n"
+        text = text.replace("seed: 3", f"seed: {changes.get('seed', 3)}")
+        loaded = parse_recipe(text, str(tmp_path / "r.yaml"), tmp_path)
+        return reuse.stage_keys(loaded, PARADIGMS["smoke"].stages, changes.get("data", "h"))
+
+    base = keys()
+    assert list(base) == ["echo", "check", "summary"] and len(set(base.values())) == 3
+    assert keys(concurrency=64) == base  # how requests are sent changes no result
+    later = keys(confidence=0.9)  # a later stage's parameter leaves earlier keys alone
+    assert later["echo"] == base["echo"] and later["check"] == base["check"]
+    assert later["summary"] != base["summary"]
+    other_data = keys(data="other")
+    assert all(other_data[s] != base[s] for s in base)  # every later key chains the earlier
+    seed = keys(seed=4)  # echo reads only the data set (whose hash covers the split seed)
+    assert seed["echo"] == base["echo"] and seed["check"] != base["check"]
+    assert keys(field="question")["check"] != base["check"]
+    (tmp_path / "t.j2").write_text("template two")  # a named file counts by its content
+    assert keys()["check"] != base["check"] and keys()["echo"] == base["echo"]
+
+
+def test_every_stage_reads_only_known_sections():
+    from engine.paradigms import PARADIGMS
+
+    for paradigm in PARADIGMS.values():
+        for spec in paradigm.stages:
+            assert spec.reads is None or set(spec.reads) <= set(reuse.SECTIONS), spec.name

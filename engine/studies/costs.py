@@ -4,8 +4,8 @@
   answers served from the cache cost nothing);
 * student generation, student scoring and training tokens: the metrics
   ``cost/student_gen_tokens``, ``cost/student_score_tokens`` and ``cost/train_tokens`` that
-  stages record (the convention in the README: per stage the last value counts, summed
-  over the run's stages);
+  stages record (the convention in the README: each value is what one piece of work
+  spent, so a run's cost is the sum of all of them, over all its stages);
 * wall time: the stages' seconds.
 
 A stage copied from another run (shared work) counts what it cost the run that computed
@@ -43,13 +43,10 @@ def run_costs(store: Store, run_id: int) -> dict[str, float]:
             out["teacher_tokens_out"] += float(row[1] or 0)
             out["teacher_usd"] += float(row[2] or 0)
     marks = ",".join("?" * len(COST_METRICS))
-    last: dict[tuple[str, str], float] = {}
-    for stage_name, name, value in store.query(
-            f"SELECT stage, name, value FROM metrics WHERE run_id = ? AND name IN ({marks}) "
-            "ORDER BY id", [run_id, *COST_METRICS]):
-        last[(str(stage_name), str(name))] = float(value)
-    for (_, name), value in last.items():
-        out[COST_METRICS[name]] += value
+    for name, total in store.query(
+            f"SELECT name, SUM(value) FROM metrics WHERE run_id = ? AND name IN ({marks}) "
+            "GROUP BY name", [run_id, *COST_METRICS]):
+        out[COST_METRICS[str(name)]] += float(total or 0)
     out["teacher_tokens"] = out["teacher_tokens_in"] + out["teacher_tokens_out"]
     out["compute_tokens"] = (out["teacher_tokens"] + out["student_gen_tokens"]
                              + out["student_score_tokens"] + out["train_tokens"])
