@@ -21,6 +21,7 @@ from engine.studies.reuse import reused_stages
 from engine.studies.spec import AXES, ComparisonSpec, CorrelationSpec, Study, study_model
 
 Values = dict[int, dict[str, ItemValue]]  # seed -> item hash -> value
+Loaded = dict[str, dict[str | None, Values]]  # arm -> group -> seed -> item hash -> value
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,7 @@ class StudyAnalysis:
     comparisons: list[ComparisonResult]
     correlations: list[CorrelationResult]
     completed_stages: int  # over all the study's runs, reused ones included
+    values: dict[int, Loaded] = field(default_factory=dict)  # comparison index -> per item
 
     @property
     def arms(self) -> list[str]:
@@ -129,14 +131,19 @@ def _group_order(key: str | None) -> tuple[int, float, str]:
         return (1, 0.0, key)
 
 
-def _item_comparisons(store: Store, study: Study, index: int, comp: ComparisonSpec,
-                      done: dict[str, dict[int, int]]) -> list[ComparisonResult]:
-    data: dict[str, dict[str | None, Values]] = {}
-    for arm in study.arms:
-        for seed, run_id in done.get(arm.name, {}).items():
-            for group, values in outcomes.item_values(store, run_id, comp.metric, comp.stage,
-                                                      comp.by).items():
-                data.setdefault(arm.name, {}).setdefault(group, {})[seed] = values
+def _load(store: Store, comp: ComparisonSpec, done: dict[str, dict[int, int]]) -> Loaded:
+    run_ids = [r for by_seed in done.values() for r in by_seed.values()]
+    found = outcomes.item_values(store, run_ids, comp.metric, comp.stage, comp.by)
+    data: Loaded = {}
+    for arm, by_seed in done.items():
+        for seed, run_id in by_seed.items():
+            for group, values in found.get(run_id, {}).items():
+                data.setdefault(arm, {}).setdefault(group, {})[seed] = values
+    return data
+
+
+def _item_comparisons(study: Study, index: int, comp: ComparisonSpec,
+                      data: Loaded) -> list[ComparisonResult]:
     groups = sorted({g for per in data.values() for g in per}, key=_group_order) or [None]
     results = []
     for group in groups:
@@ -150,16 +157,23 @@ def _item_comparisons(store: Store, study: Study, index: int, comp: ComparisonSp
                 series, comp.confidence, study.resamples, seed=1000 * index + i), means))
         tested = []
         for j, (a, b) in enumerate(study.pairs_of(comp)):
-            va, vb = data.get(a, {}).get(group, {}), data.get(b, {}).get(group, {})
-            ga, gb = [], []
-            for seed in sorted(set(va) & set(vb)):
-                common = sorted(set(va[seed]) & set(vb[seed]))
-                ga.append([va[seed][h].value for h in common])
-                gb.append([vb[seed][h].value for h in common])
+            ga, gb = _paired(data, a, b, group)
             tested.append((a, b, stats.paired_test(ga, gb, comp.confidence, study.resamples,
                                                    seed=1000 * index + j)))
         results.append(ComparisonResult(index, comp, group, arms, _holm(tested, comp)))
     return results
+
+
+def _paired(data: Loaded, a: str, b: str,
+            group: str | None) -> tuple[list[list[float]], list[list[float]]]:
+    """The two arms' values on the (seed, item) pairs both have, seed by seed."""
+    va, vb = data.get(a, {}).get(group, {}), data.get(b, {}).get(group, {})
+    ga, gb = [], []
+    for seed in sorted(set(va) & set(vb)):
+        common = sorted(set(va[seed]) & set(vb[seed]))
+        ga.append([va[seed][h].value for h in common])
+        gb.append([vb[seed][h].value for h in common])
+    return ga, gb
 
 
 def _holm(tested: list[tuple[str, str, stats.PairedResult]],
@@ -220,11 +234,13 @@ def analyse(store: Store, study_id: int) -> StudyAnalysis:
         [per_run[run_id][axis] for run_id in done.get(arm.name, {}).values()])
         for axis in AXES} for arm in study.arms}
     results: list[ComparisonResult] = []
+    loaded: dict[int, Loaded] = {}
     for index, comp in enumerate(study.comparisons):
         if comp.metric.startswith("metric:"):
             found = [_run_level(store, study, index, comp, done)]
         else:
-            found = _item_comparisons(store, study, index, comp, done)
+            loaded[index] = _load(store, comp, done)
+            found = _item_comparisons(study, index, comp, loaded[index])
         budget = _budget(comp, arm_costs, [a.name for a in study.arms])
         results += [ComparisonResult(r.index, r.spec, r.group, r.arms, r.pairs, budget)
                     for r in found]
@@ -247,7 +263,7 @@ def analyse(store: Store, study_id: int) -> StudyAnalysis:
         "SELECT COUNT(*) FROM stages s JOIN study_runs r ON r.run_id = s.run_id "
         "WHERE r.study_id = ? AND s.status = 'completed'", (study_id,)) or [0])[0])
     return StudyAnalysis(study_id, record.name, record.shown_status, record.error, study, rows,
-                         arm_costs, per_run, results, correlations, completed_stages)
+                         arm_costs, per_run, results, correlations, completed_stages, loaded)
 
 
 @dataclass(frozen=True)
@@ -268,22 +284,18 @@ class MatrixRow:
         return "win" if self.b > self.a else "loss" if self.b < self.a else "tie"
 
 
-def win_loss(store: Store, study_id: int, comparison: int, a: str, b: str,
-             group: str | None = None) -> list[MatrixRow]:
-    """Per (seed, item): arm a against arm b on one comparison's metric (b wins when higher)."""
-    study = study_model(studies.get_study(store, study_id).spec_yaml)
-    comp = study.comparisons[comparison]
-    if comp.metric.startswith("metric:"):
-        return []
-    done = _completed(_run_rows(store, study_id))
+def win_loss(store: Store, a: StudyAnalysis, comparison: ComparisonResult, arm_a: str,
+             arm_b: str) -> list[MatrixRow]:
+    """Per (seed, item): arm a against arm b on a comparison's metric (b wins when higher),
+    from the values the analysis loaded; only the item labels are read from the store."""
+    data = a.values.get(comparison.index, {})
+    va = data.get(arm_a, {}).get(comparison.group, {})
+    vb = data.get(arm_b, {}).get(comparison.group, {})
     out = []
-    for seed in sorted(set(done.get(a, {})) & set(done.get(b, {}))):
-        va = outcomes.item_values(store, done[a][seed], comp.metric, comp.stage, comp.by)
-        vb = outcomes.item_values(store, done[b][seed], comp.metric, comp.stage, comp.by)
-        ia, ib = va.get(group, {}), vb.get(group, {})
+    for seed in sorted(set(va) & set(vb)):
+        ia, ib = va[seed], vb[seed]
         for h in sorted(set(ia) & set(ib), key=lambda h: ia[h].item_id):
-            out.append(MatrixRow(seed, h, ia[h].item_id, "", ia[h].value, ib[h].value,
-                                 ia[h].trace_id, ib[h].trace_id))
-    labels = outcomes.item_labels(store, sorted({r.item_id for r in out}))
-    return [MatrixRow(r.seed, r.item_hash, r.item_id, labels.get(r.item_id, ""), r.a, r.b,
-                      r.trace_a, r.trace_b) for r in out]
+            out.append((seed, ia[h], ib[h]))
+    labels = outcomes.item_labels(store, sorted({x.item_id for _, x, _ in out}))
+    return [MatrixRow(seed, x.item_hash, x.item_id, labels.get(x.item_id, ""), x.value, y.value,
+                      x.trace_id, y.trace_id) for seed, x, y in out]

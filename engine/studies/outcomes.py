@@ -38,48 +38,49 @@ def evaluating_stage(store: Store, run_id: int) -> str | None:
     return None if row is None else str(row[0])
 
 
-def _value(metric: str, rows: list[tuple[Any, Any]]) -> float | None:
-    passed = [int(p) for p, _ in rows if p is not None]
+def _value(metric: str, n: int, passed: int, score: float | None) -> float | None:
+    """An item's value from its n judged samples (``passed`` of them passed; mean score)."""
     if metric == "accuracy":
-        return sum(passed) / len(passed) if passed else None
+        return passed / n if n else None
     if metric == "score":
-        scores = [float(s) for _, s in rows if s is not None]
-        return sum(scores) / len(scores) if scores else None
+        return score
     match = _AT_K.match(metric)
     if match is None:
         raise ValueError(f"not a per-item metric: {metric!r}")
     k = int(match.group(2))
-    if len(passed) < k:
-        return None  # too few samples for this k: the item is left out (and counted)
-    return pass_at_k(len(passed), sum(passed), k)
+    if n < k:
+        return None  # too few samples for this k: the item is left out
+    return pass_at_k(n, passed, k)
 
 
-def item_values(store: Store, run_id: int, metric: str, stage: str | None,
-                by: str | None = None) -> dict[str | None, dict[str, ItemValue]]:
-    """group -> item hash -> value, for one run (group None without ``by``)."""
-    stage = stage or evaluating_stage(store, run_id)
-    if stage is None:
-        return {}
-    group_sql = "json_extract(e.details, ?)" if by else "NULL"
-    params: list[Any] = ([f"$.{by}"] if by else []) + [run_id, stage]
-    rows = store.query(
-        f"SELECT e.item_id, i.item_hash, e.passed, e.score, e.trace_id, {group_sql} "
-        "FROM evaluations e JOIN items i ON i.id = e.item_id WHERE e.run_id = ? AND e.stage = ? "
-        "ORDER BY e.sample_index, e.id", params)
-    grouped: dict[str | None, dict[str, list[Any]]] = defaultdict(dict)
-    for item_id, item_hash, passed, score, trace_id, group in rows:
-        key = None if group is None else str(group)
-        entry = grouped[key].setdefault(item_hash, [item_id, trace_id, []])
-        entry[2].append((passed, score))
-    out: dict[str | None, dict[str, ItemValue]] = {}
-    for group, by_item in grouped.items():
-        values = {}
-        for item_hash, (item_id, trace_id, samples) in by_item.items():
-            v = _value(metric, samples)
-            if v is not None:
-                values[item_hash] = ItemValue(item_hash, int(item_id), v, len(samples),
-                                              None if trace_id is None else int(trace_id))
-        out[group] = values
+def item_values(store: Store, run_ids: list[int], metric: str, stage: str | None,
+                by: str | None = None) -> dict[int, dict[str | None, dict[str, ItemValue]]]:
+    """run -> group -> item hash -> value (group None without ``by``), for several runs,
+    counted in SQL: one query per evaluating stage."""
+    stages: dict[str, list[int]] = defaultdict(list)
+    for run_id in run_ids:
+        found = stage or evaluating_stage(store, run_id)
+        if found is not None:
+            stages[found].append(run_id)
+    out: dict[int, dict[str | None, dict[str, ItemValue]]] = {r: {} for r in run_ids}
+    for stage_name, ids in stages.items():
+        group_sql = "json_extract(e.details, ?)" if by else "NULL"
+        params: list[Any] = ([f"$.{by}"] if by else []) + [stage_name, *ids]
+        rows = store.query(
+            f"SELECT e.run_id, {group_sql} AS grp, e.item_id, i.item_hash, COUNT(e.passed), "
+            "COALESCE(SUM(e.passed), 0), AVG(e.score), "
+            "MIN(CASE WHEN e.sample_index = 0 THEN e.trace_id END), COUNT(*) "
+            "FROM evaluations e JOIN items i ON i.id = e.item_id WHERE e.stage = ? "
+            f"AND e.run_id IN ({','.join('?' * len(ids))}) "
+            "GROUP BY e.run_id, grp, e.item_id", params)
+        for run_id, group, item_id, item_hash, n, passed, score, trace_id, samples in rows:
+            value = _value(metric, int(n), int(passed), score)
+            if value is None:
+                continue
+            key = None if group is None else str(group)
+            out[run_id].setdefault(key, {})[item_hash] = ItemValue(
+                item_hash, int(item_id), float(value), int(samples),
+                None if trace_id is None else int(trace_id))
     return out
 
 
