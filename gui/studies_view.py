@@ -118,7 +118,8 @@ class StudiesView(QWidget):
         for plot in (self.plot_arms, self.plot_cost):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMinimumHeight(180)
-        self.plot_cost.addLegend(offset=(-5, 5))
+            plot.setMinimumWidth(160)
+        self.plot_cost.addLegend(offset=(-5, -5))  # bottom right: clear of high scores
         self.axis_box = QComboBox()
         self.axis_box.setToolTip("The cost axis to plot the metric against.")
         cost_panel = QWidget()
@@ -157,7 +158,7 @@ class StudiesView(QWidget):
         tv = QVBoxLayout(tables)
         tv.setContentsMargins(0, 0, 0, 0)
         tv.addWidget(QLabel("<b>Arms</b> (mean with its confidence interval; costs per run)"))
-        tv.addWidget(self.arms_table, 3)
+        tv.addWidget(self.arms_table, 2)
         tv.addWidget(QLabel("<b>Paired differences</b> (b − a on the same items)"))
         tv.addWidget(self.diffs_table, 2)
         plots = QWidget()
@@ -171,7 +172,7 @@ class StudiesView(QWidget):
         upper = QSplitter()
         upper.addWidget(tables)
         upper.addWidget(plots)
-        upper.setSizes([560, 640])
+        upper.setSizes([650, 550])
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(upper)
         split.addWidget(self.bottom_tabs)
@@ -339,7 +340,8 @@ class StudiesView(QWidget):
         (three plot items in all: far cheaper to build than one per arm)."""
         plot = self.plot_arms
         plot.clear()
-        plot.setTitle(f"{c.title}: mean, {c.spec.confidence:.0%} CI", color=colours().text)
+        plot.setTitle(f"mean, {c.spec.confidence:.0%} CI (dots: seeds)", color=colours().text,
+                      size="10pt")
         plot.setLabel("left", c.spec.metric)
         shown = [(i, r.estimate) for i, r in enumerate(c.arms)
                  if not math.isnan(r.estimate.mean) and not math.isnan(r.estimate.low)]
@@ -371,7 +373,7 @@ class StudiesView(QWidget):
         plot.clear()
         if c is None or a is None or axis is None:
             return
-        plot.setTitle(f"{c.spec.metric} against {AXES[axis]}", color=colours().text)
+        plot.setTitle(f"per arm, {c.spec.confidence:.0%} CIs", color=colours().text, size="10pt")
         plot.setLabel("bottom", AXES[axis])
         plot.setLabel("left", c.spec.metric)
         points = [(i, r, a.costs[r.arm][axis]) for i, r in enumerate(c.arms)

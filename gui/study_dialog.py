@@ -67,6 +67,8 @@ class StudyDialog(QDialog):
         self.arms.setHorizontalHeaderLabels(["arm", "overrides (key.path=value; …)",
                                              "description"])
         self.arms.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.arms.setColumnWidth(0, 120)
+        self.arms.setColumnWidth(2, 220)
         self.arms.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.arms.setToolTip("One row per arm. Overrides are what differs from the recipe, "
                              "as for `distillab run --set`, e.g. stages.check.noise=0.2")

@@ -184,8 +184,8 @@ def test_run_as_study_lists_problems_then_runs_the_study_in_a_worker(qtbot, tmp_
     problems = [dialog.problems.item(i).text() for i in range(dialog.problems.count())]
     assert len(problems) == 1 and "arms.1.set (noisy): stages.check.noise" in problems[0]
     assert "less than or equal to 1" in problems[0]
-    dialog.arms.item(1, 1).setText("stages.check.noise=0.4; stages.echo.delay_s=0")
     _save_shot(dialog, "run-as-study-dialog.png", tmp_path)
+    dialog.arms.item(1, 1).setText("stages.check.noise=0.4; stages.echo.delay_s=0")
     with qtbot.waitSignal(setup.run_requested) as signal:
         qtbot.mouseClick(dialog.run_button, Qt.MouseButton.LeftButton)
     spec = signal.args[0]
