@@ -140,6 +140,7 @@ class StudiesView(QWidget):
         self.matrix.setModel(self.matrix_model)
         self.matrix.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.matrix.verticalHeader().setDefaultSectionSize(22)
+        self.matrix.verticalHeader().setVisible(False)
         self.matrix.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.matrix.setToolTip("Double-click a cell: that item's two traces side by side.")
         matrix_panel = QWidget()
@@ -408,6 +409,10 @@ class StudiesView(QWidget):
         with Store(self.db_path, readonly=True) as store:
             rows = win_loss(store, self.analysis, c, a, b) if self.analysis else []
         self.matrix_model.set_rows(rows, a, b)
+        if rows:  # the question column as wide as the others together, not stretched
+            header = self.matrix.horizontalHeader()
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+            header.resizeSection(0, max(200, self.matrix.viewport().width() // 3))
         wins = sum(r.outcome == "win" for r in rows)
         losses = sum(r.outcome == "loss" for r in rows)
         self.matrix_label.setText(

@@ -1,4 +1,5 @@
-"""The per-item win/loss matrix of two arms of a study: a row per item, a column per seed.
+"""The per-item win/loss matrix of two arms of a study: a row per item (its question in
+the first column), a column per seed.
 
 A cell is one (seed, item) that both arms evaluated: green when arm B scored higher, red
 when lower, grey when tied, empty when the item was not in that seed's evaluation split.
@@ -40,28 +41,28 @@ class WinLossModel(QAbstractTableModel):
         self.endResetModel()
 
     def cell(self, index: AnyIndex) -> MatrixRow | None:
-        if not index.isValid() or index.row() >= len(self.rows):
+        """The (seed, item) at a cell; None for the label column and empty cells."""
+        if not index.isValid() or index.row() >= len(self.rows) or index.column() == 0:
             return None
-        return self.rows[index.row()][1].get(self.seeds[index.column()])
+        return self.rows[index.row()][1].get(self.seeds[index.column() - 1])
 
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else len(self.rows)
 
     def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(self.seeds)
+        return 0 if parent.isValid() or not self.seeds else len(self.seeds) + 1
 
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if role == Qt.ItemDataRole.DisplayRole:
-            if orientation == Qt.Orientation.Horizontal:
-                return f"seed {self.seeds[section]}"
-            label = self.rows[section][0]
-            return label if len(label) <= 48 else label[:47] + "…"
-        if role == Qt.ItemDataRole.ToolTipRole and orientation == Qt.Orientation.Vertical:
-            return self.rows[section][0]
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return "item" if section == 0 else f"seed {self.seeds[section - 1]}"
         return None
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if index.isValid() and index.column() == 0 and index.row() < len(self.rows):
+            if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ToolTipRole):
+                return self.rows[index.row()][0]
+            return None
         cell = self.cell(index)
         if cell is None:
             return None

@@ -116,14 +116,15 @@ def test_studies_view_shows_arms_differences_plots_reuse_and_the_matrix(qtbot, s
     # the matrix: noisy vs exact, every (seed, item) of both seeds
     m = view.matrix_model
     assert (view.arm_a.currentText(), view.arm_b.currentText()) == ("exact", "noisy")
-    assert m.rowCount() == 20 and m.columnCount() == 2
-    outcomes = [m.cell(m.index(r, c)).outcome for r in range(20) for c in range(2)]
+    assert m.rowCount() == 20 and m.columnCount() == 3  # the question, then a column per seed
+    assert m.data(m.index(0, 0)).startswith("What is ") and m.cell(m.index(0, 0)) is None
+    outcomes = [m.cell(m.index(r, c)).outcome for r in range(20) for c in (1, 2)]
     pair = comp.pairs[0].result
     assert outcomes.count("win") == pair.wins and outcomes.count("loss") == pair.losses
     assert f"▼ {pair.losses} lower" in view.matrix_label.text()
     # items where the arms differ (in some seed) come first
-    assert any(m.cell(m.index(0, c)).outcome != "tie" for c in range(2))
-    assert all(m.cell(m.index(19, c)).outcome == "tie" for c in range(2))
+    assert any(m.cell(m.index(0, c)).outcome != "tie" for c in (1, 2))
+    assert all(m.cell(m.index(19, c)).outcome == "tie" for c in (1, 2))
     image = _save_shot(view, "studies-view.png", tmp_path)
     assert image.width() == 1300
     view.arm_b.setCurrentText("exact")
@@ -140,7 +141,7 @@ def test_a_matrix_cell_opens_both_traces_step_aligned_in_traces(qtbot, study_db,
     window.show_page("Studies")
     view = window.studies_view
     assert window.stack.currentWidget() is view
-    index = view.matrix_model.index(0, 0)
+    index = view.matrix_model.index(0, 1)
     cell = view.matrix_model.cell(index)
     with qtbot.waitSignal(view.item_requested) as signal:
         centre = view.matrix.visualRect(index).center()

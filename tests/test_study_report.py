@@ -144,3 +144,35 @@ def test_html_report_is_one_file_that_opens_offline(project, tmp_path):
     assert parser.refs and all(r.startswith("data:image/png;base64,") for r in parser.refs)
     assert "http://" not in html_text and "https://" not in html_text
     assert "McNemar exact" in html_text and "noisier − noisy" in html_text
+
+
+def test_the_terminal_shows_one_bar_for_the_study_and_the_current_runs_stages(monkeypatch):
+    from rich.console import Console
+
+    from engine import cli
+    from engine import events as ev
+    from engine.studies.cli import StudyReporter
+
+    monkeypatch.setattr(cli, "console", Console(record=True, width=120))
+    runs = cli.ConsoleReporter()
+    reporter = StudyReporter(runs)
+    p = runs.progress
+    reporter(ev.StudyStarted(0, 1, "lab", "p.db", 4, 1, True))
+    study = reporter.study_task
+    assert (p.tasks[study].total, p.tasks[study].completed) == (4, 1)
+    reporter(ev.StudyProgress(2, 1, 1, 4, "noisy", 0))
+    reporter(ev.RunStarted(2, "lab/noisy/seed0", "smoke", "p.db", ("echo", "check"), False))
+    reporter(ev.StageStarted(2, "echo", 0, 2))
+    reporter(ev.StageFinished(2, "echo", "reused", 0.0))
+    reporter(ev.StageStarted(2, "check", 1, 2))
+    reporter(ev.Progress(2, "check", 3, 10))
+    reporter(ev.StudyProgress(3, 1, 2, 4, "exact", 1))
+    reporter(ev.RunStarted(3, "lab/exact/seed1", "smoke", "p.db", ("echo", "check"), False))
+    reporter(ev.StageStarted(3, "echo", 0, 2))
+    shown = [t.description for t in p.tasks if t.visible]
+    assert shown == ["study", "echo"]  # the last run's stage bars are gone
+    assert p.tasks[study].completed == 2
+    reporter(ev.StudyFinished(0, 1, "completed", "all 4 runs finished", 1.5))
+    text = p.console.export_text()
+    assert "study 1 (lab) resuming: 4 runs, 1 already complete" in text
+    assert "run 2: arm noisy, seed 0 (2/4)" in text and "study 1 completed" in text

@@ -96,12 +96,12 @@ def set_study(store: Store, study_id: int, **changes: Any) -> None:
 
 def study_runs(store: Store, study_id: int) -> list[StudyRun]:
     """The study's arm x seed runs in the order they run, with each run's status."""
-    from engine.store.runs import get_run
+    from engine.store.runs import _run
 
-    rows = store.query("SELECT position, arm, seed, run_id FROM study_runs WHERE study_id = ? "
-                       "ORDER BY position", (study_id,))
-    return [StudyRun(int(r[0]), str(r[1]), int(r[2]), int(r[3]), get_run(store, r[3]).shown_status)
-            for r in rows]
+    rows = store.query("SELECT s.position, s.arm, s.seed, r.* FROM study_runs s JOIN runs r ON "
+                       "r.id = s.run_id WHERE s.study_id = ? ORDER BY s.position", (study_id,))
+    return [StudyRun(int(r["position"]), str(r["arm"]), int(r["seed"]), int(r["id"]),
+                     _run(r).shown_status) for r in rows]
 
 
 def study_of_run(store: Store, run_id: int) -> tuple[int, str, int] | None:

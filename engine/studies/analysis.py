@@ -13,11 +13,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from statistics import median
+from typing import NamedTuple
 
 from engine.store import Store, studies
 from engine.studies import costs, outcomes, stats
 from engine.studies.outcomes import ItemValue
-from engine.studies.reuse import reused_stages
 from engine.studies.spec import AXES, ComparisonSpec, CorrelationSpec, Study, study_model
 
 Values = dict[int, dict[str, ItemValue]]  # seed -> item hash -> value
@@ -110,7 +110,13 @@ class StudyAnalysis:
 
 
 def _run_rows(store: Store, study_id: int) -> list[RunRow]:
-    return [RunRow(r.position, r.arm, r.seed, r.run_id, r.status, reused_stages(store, r.run_id))
+    reused: dict[int, list[tuple[str, int]]] = {}
+    for run_id, name, source in store.query(
+            "SELECT s.run_id, s.name, s.reused_from FROM stages s JOIN study_runs r ON "
+            "r.run_id = s.run_id WHERE r.study_id = ? AND s.reused_from IS NOT NULL "
+            "ORDER BY s.run_id, s.position", (study_id,)):
+        reused.setdefault(int(run_id), []).append((str(name), int(source)))
+    return [RunRow(r.position, r.arm, r.seed, r.run_id, r.status, reused.get(r.run_id, []))
             for r in studies.study_runs(store, study_id)]
 
 
@@ -229,7 +235,7 @@ def analyse(store: Store, study_id: int) -> StudyAnalysis:
     study = study_model(record.spec_yaml)
     rows = _run_rows(store, study_id)
     done = _completed(rows)
-    per_run = {r.run_id: costs.run_costs(store, r.run_id) for r in rows if r.status == "completed"}
+    per_run = costs.costs_of(store, [r.run_id for r in rows if r.status == "completed"])
     arm_costs = {arm.name: {axis: stats.seed_interval(
         [per_run[run_id][axis] for run_id in done.get(arm.name, {}).values()])
         for axis in AXES} for arm in study.arms}
@@ -266,8 +272,7 @@ def analyse(store: Store, study_id: int) -> StudyAnalysis:
                          arm_costs, per_run, results, correlations, completed_stages, loaded)
 
 
-@dataclass(frozen=True)
-class MatrixRow:
+class MatrixRow(NamedTuple):
     """One (seed, item) of two arms: their values and the traces their evaluations judged."""
 
     seed: int

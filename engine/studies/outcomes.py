@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from engine.metrics import pass_at_k
 from engine.store import Store, from_json
@@ -21,8 +20,9 @@ from engine.store import Store, from_json
 _AT_K = re.compile(r"^(solve|pass)@(\d+)$")
 
 
-@dataclass(frozen=True)
-class ItemValue:
+class ItemValue(NamedTuple):
+    """An item's value in one run (a tuple: a study builds tens of thousands at once)."""
+
     item_hash: str
     item_id: int
     value: float
