@@ -27,7 +27,7 @@ class ItemValue(NamedTuple):
     item_id: int
     value: float
     samples: int
-    trace_id: int | None  # the trace the first sample's evaluation judged
+    trace_id: int | None  # the trace the evaluation of the item's first sample judged
 
 
 def evaluating_stage(store: Store, run_id: int) -> str | None:
@@ -68,12 +68,14 @@ def item_values(store: Store, run_ids: list[int], metric: str, stage: str | None
         params: list[Any] = ([f"$.{by}"] if by else []) + [stage_name, *ids]
         rows = store.query(
             f"SELECT e.run_id, {group_sql} AS grp, e.item_id, i.item_hash, COUNT(e.passed), "
-            "COALESCE(SUM(e.passed), 0), AVG(e.score), "
-            "MIN(CASE WHEN e.sample_index = 0 THEN e.trace_id END), COUNT(*) "
+            # with one MIN() in the query, SQLite takes the bare e.trace_id from the row of
+            # the lowest sample index: the trace of the item's first sample in the group
+            "COALESCE(SUM(e.passed), 0), AVG(e.score), MIN(e.sample_index), e.trace_id, "
+            "COUNT(*) "
             "FROM evaluations e JOIN items i ON i.id = e.item_id WHERE e.stage = ? "
             f"AND e.run_id IN ({','.join('?' * len(ids))}) "
             "GROUP BY e.run_id, grp, e.item_id", params)
-        for run_id, group, item_id, item_hash, n, passed, score, trace_id, samples in rows:
+        for run_id, group, item_id, item_hash, n, passed, score, _, trace_id, samples in rows:
             value = _value(metric, int(n), int(passed), score)
             if value is None:
                 continue
