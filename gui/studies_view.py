@@ -412,7 +412,7 @@ class StudiesView(QWidget):
         if rows:  # the question column as wide as the others together, not stretched
             header = self.matrix.horizontalHeader()
             header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-            header.resizeSection(0, max(200, self.matrix.viewport().width() // 3))
+            header.resizeSection(0, max(340, self.matrix.viewport().width() // 3))
         wins = sum(r.outcome == "win" for r in rows)
         losses = sum(r.outcome == "loss" for r in rows)
         self.matrix_label.setText(
