@@ -285,3 +285,17 @@ def test_every_stage_reads_only_known_sections():
     for paradigm in PARADIGMS.values():
         for spec in paradigm.stages:
             assert spec.reads is None or set(spec.reads) <= set(reuse.SECTIONS), spec.name
+
+
+def test_stage_keys_change_with_the_paradigms_code(tmp_path, math_rows, monkeypatch):
+    from engine.paradigms import PARADIGMS
+    from engine.validate import parse_recipe
+
+    data = write_jsonl(tmp_path / "d.jsonl", math_rows)
+    loaded = parse_recipe(smoke_recipe_text(data), str(tmp_path / "r.yaml"), tmp_path)
+    before = reuse.stage_keys(loaded, PARADIGMS["smoke"].stages, "h")
+    assert len(reuse.code_digest("smoke")) == 64 and reuse.code_digest("smoke") != \
+        reuse.code_digest("explain")
+    monkeypatch.setattr(reuse, "code_digest", lambda paradigm: "edited")
+    after = reuse.stage_keys(loaded, PARADIGMS["smoke"].stages, "h")
+    assert all(after[s] != before[s] for s in before)

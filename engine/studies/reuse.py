@@ -1,7 +1,9 @@
 """Shared work once: a content key per stage, and copying a finished stage between runs.
 
-A stage's *input key* hashes what its results depend on: the paradigm, the key of the stage
-before it (so the inputs of every earlier stage count), this stage's parameters (and the
+A stage's *input key* hashes what its results depend on: the paradigm and its code (the
+source of its package and of the shared blocks, so results of older code are never mixed
+in), the key of the stage before it (so the inputs of every earlier stage count), this
+stage's parameters (and the
 content of files they name, such as prompt templates), and the recipe sections it reads:
 the data set's content hash (items, field mapping, split and its seed), the seed, the
 teacher (less the settings that cannot change an answer: concurrency, rate limits, timeout,
@@ -22,6 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +43,19 @@ TEACHER_OPERATIONAL = frozenset({"concurrency", "requests_per_minute", "tokens_p
 
 def _digest(value: Any) -> str:
     return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@cache
+def code_digest(paradigm: str) -> str:
+    """A hash of the paradigm's source files and the shared stage blocks (once per process)."""
+    folder = Path(__file__).resolve().parent.parent / "paradigms"
+    package = folder / paradigm
+    files = sorted(package.rglob("*.py")) if package.is_dir() else [folder / f"{paradigm}.py"]
+    digest = hashlib.sha256()
+    for path in [*files, folder / "blocks.py", folder / "__init__.py"]:
+        if path.is_file():
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def _named_files(value: Any, base_dir: Path | None, out: dict[str, str]) -> None:
@@ -77,7 +93,8 @@ def stage_keys(loaded: LoadedRecipe, stages: Sequence[StageSpec],
                dataset_hash: str) -> dict[str, str]:
     """The input key of every stage of a run, in order (each includes the one before)."""
     keys: dict[str, str] = {}
-    previous = _digest({"paradigm": loaded.recipe.paradigm})
+    paradigm = loaded.recipe.paradigm
+    previous = _digest({"paradigm": paradigm, "code": code_digest(paradigm)})
     for spec in stages:
         params = loaded.stage_params[spec.name].model_dump(mode="json")
         files: dict[str, str] = {}

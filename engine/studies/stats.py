@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import NDArray
@@ -262,6 +263,7 @@ def t_mass(t: float, df: int) -> float:
     return sin * total
 
 
+@cache
 def t_quantile(confidence: float, df: int) -> float:
     """The t with P(|T| <= t) = confidence (two-sided critical value), by bisection."""
     low, high = 0.0, 1.0
