@@ -113,8 +113,9 @@ class StudiesView(QWidget):
         self.runs_table = _table(["arm", "seed", "run", "status", "reused stages (from run)"])
         self.runs_table.verticalHeader().setVisible(False)
 
-        self.plot_arms = pg.PlotWidget()
-        self.plot_cost = pg.PlotWidget()
+        # no right-click menu on the plots: building its dialogs costs ~40 ms a plot on opening
+        self.plot_arms = pg.PlotWidget(viewBox=pg.ViewBox(enableMenu=False))
+        self.plot_cost = pg.PlotWidget(viewBox=pg.ViewBox(enableMenu=False))
         for plot in (self.plot_arms, self.plot_cost):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setMinimumHeight(180)

@@ -66,7 +66,7 @@ def item_values(store: Store, run_ids: list[int], metric: str, stage: str | None
     for stage_name, ids in stages.items():
         group_sql = "json_extract(e.details, ?)" if by else "NULL"
         params: list[Any] = ([f"$.{by}"] if by else []) + [stage_name, *ids]
-        rows = store.query(
+        rows = store.tuples(
             f"SELECT e.run_id, {group_sql} AS grp, e.item_id, i.item_hash, COUNT(e.passed), "
             # with one MIN() in the query, SQLite takes the bare e.trace_id from the row of
             # the lowest sample index: the trace of the item's first sample in the group
