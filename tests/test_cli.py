@@ -15,7 +15,7 @@ from engine.paths import RECIPES_DIR
 
 from .conftest import ROOT, smoke_recipe_text, write_jsonl
 
-VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "teacher", "lab",
+VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "study", "teacher", "lab",
          "gui"]
 
 
