@@ -159,12 +159,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from engine import runner
     from engine.validate import load_recipe
 
-    recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
-    console.print(f"Distillab demo: {recipe}\n"
-                  "Explain-based distillation on the bundled problems, with the embedded "
-                  "SmolLM2-135M as teacher, student and coder (a few minutes on 2 CPU cores; "
-                  "a 135M model solves little, but every stage is real).")
+    if args.paradigm:  # a paradigm's own demo: recipes/<name>-demo.yaml
+        recipe = RECIPES_DIR / f"{args.paradigm}-demo.yaml"
+        if not recipe.is_file():
+            known = sorted(p.name.removesuffix("-demo.yaml")
+                           for p in RECIPES_DIR.glob("*-demo.yaml"))
+            raise DistillabError(f"no demo for {args.paradigm!r} ({recipe} does not exist)",
+                                 f"use one of: {', '.join(known)}")
+    else:
+        recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
     loaded = load_recipe(recipe, args.set)
+    console.print(f"Distillab demo: {recipe}\n" + (
+        "Explain-based distillation on the bundled problems, with the embedded "
+        "SmolLM2-135M as teacher, student and coder (a few minutes on 2 CPU cores; "
+        "a 135M model solves little, but every stage is real)."
+        if recipe.name == "explain-demo.yaml" else loaded.recipe.description))
     with ConsoleReporter() as reporter:
         run_id, status = runner.run_recipe(loaded, args.db, on_event=reporter)
     from engine.report import run_report
@@ -242,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output file (default: beside the db)")
     p.set_defaults(func=cmd_export)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
+    p.add_argument("paradigm", nargs="?", default=None,
+                   help="run this paradigm's demo (recipes/<name>-demo.yaml, e.g. "
+                        "supercorrect); default: the explain demo")
     p.add_argument("--recipe", type=Path, default=None,
                    help="another recipe to run as the demo (default: recipes/explain-demo.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -196,10 +196,22 @@ def make_dpo_trainer(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]],
     config = DPOConfig(**_args(training, student, out_dir, batch or training.batch_size,
                                accum or training.grad_accum, seed, bool(eval_rows), log),
                        beta=beta)
+    # A retry (after an out-of-memory) builds a new trainer on the same model: TRL would add
+    # its "ref" adapter again (an error), copied from the half-trained one. Keep the first.
+    ref = {n: p.detach().clone() for n, p in model.named_parameters() if ".ref." in n}
+    if ref:
+        model.delete_adapter("ref")
     trainer = DPOTrainer(model=model, args=config, processing_class=tokenizer,
                          train_dataset=_dpo_dataset(rows),
                          eval_dataset=_dpo_dataset(eval_rows) if eval_rows else None,
                          callbacks=list(callbacks))
+    if ref:
+        import torch
+
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name in ref:
+                    param.copy_(ref[name])
     if continuation:
         trainer.train_dataset = _without_eos(trainer.train_dataset, tokenizer.eos_token_id)
         if trainer.eval_dataset is not None:

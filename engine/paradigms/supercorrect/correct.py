@@ -38,7 +38,7 @@ from engine.paradigms.blocks import (
 )
 from engine.paradigms.supercorrect import formats as F
 from engine.paradigms.supercorrect import params as P
-from engine.paradigms.supercorrect.stages import question, task
+from engine.paradigms.supercorrect.stages import answer_format, question, task
 from engine.prompts import render
 from engine.stage import StageContext, Unit
 from engine.store import StepIn, traces
@@ -91,7 +91,8 @@ class Corrector:
     def prompt(self, template: str, fix: Fix, **extra: str) -> str:
         return render(template, self.ctx.loaded.base_dir, question=question(fix.item),
                       solution=str(fix.item.data.get(self.solution_field, "")),
-                      attempt=fix.student.output or "", **extra)
+                      attempt=fix.student.output or "", answer_format=answer_format(self.ctx),
+                      **extra)
 
     def check(self, fix: Fix, text: str, result: Any) -> tuple[F.Correction, str]:
         parsed = F.parse_correction(text)

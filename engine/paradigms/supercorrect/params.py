@@ -99,3 +99,5 @@ class EvaluateParams(_Params):
     task: str = Field("gsm8k", description="Task kind that checks the <Answer> (engine/tasks): "
                       "gsm8k / math_number, math_boxed.")
     batch_size: int = Field(8, ge=1, description="Problems generated together.")
+    answer_format: str = Field("a number only", description="How every prompt asks for the "
+                               "final answer inside <Answer> (MATH: an expression in LaTeX).")

@@ -48,11 +48,16 @@ def student_messages(ctx: StageContext, item: Item) -> Messages:
     """The student's prompt: the template rules, then the problem (HSFT, solve, evaluate)."""
     template = stage_params(ctx, "hsft", P.HsftParams).template
     return [{"role": "user", "content": render(template, ctx.loaded.base_dir,
-                                               question=question(item))}]
+                                               question=question(item),
+                                               answer_format=answer_format(ctx))}]
 
 
 def task(ctx: StageContext) -> str:
     return stage_params(ctx, "evaluate", P.EvaluateParams).task
+
+
+def answer_format(ctx: StageContext) -> str:
+    return stage_params(ctx, "evaluate", P.EvaluateParams).answer_format
 
 
 def template_steps(text: str) -> list[StepIn]:
@@ -85,7 +90,7 @@ def template(ctx: StageContext) -> None:
                                  "map the reference solution with dataset.fields or set "
                                  "stages.template.solution_field")
         return render(p.template, ctx.loaded.base_dir, question=question(item),
-                      solution=str(solution))
+                      solution=str(solution), answer_format=answer_format(ctx))
 
     def requests_for(item: Item) -> list[Request]:
         return [Request(messages=[{"role": "user", "content": prompt_of(item)}],
