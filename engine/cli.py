@@ -1,4 +1,5 @@
-"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher, gui.
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher,
+lab, gui.
 
 Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
 can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
@@ -182,6 +183,12 @@ def cmd_study(args: argparse.Namespace) -> int:
     return run_study_verb(args, console)
 
 
+def cmd_lab(args: argparse.Namespace) -> int:
+    from engine.lab.cli import run_lab_verb
+
+    return run_lab_verb(args, console)
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     """The desktop app runs as its own program (`python -m gui.app`): the engine never
     imports Qt, and the window's process holds no model code."""
@@ -250,6 +257,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_teacher_verbs(p)
     p.set_defaults(func=cmd_teacher)
+    p = verb("lab", "The controlled lab: write a synthetic data set, or run the scripted "
+                    "teacher alone (docs/lab.md).")
+    from engine.lab.cli import add_lab_verbs
+
+    add_lab_verbs(p)
+    p.set_defaults(func=cmd_lab)
     p = verb("gui", "Open the desktop app.")
     p.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_gui)

@@ -178,6 +178,18 @@ def load_dataset(store: Store, spec: DatasetSpec, seed: int,
         source = f"hub:{spec.hub}" + (f"/{spec.hub_config}" if spec.hub_config else "")
         records = read_hub(spec.hub, spec.hub_config, spec.hub_split)
         where = source
+    elif spec.lab:
+        from engine.lab import generate_records
+
+        lab = spec.lab
+        try:
+            records = generate_records(lab.family, lab.n, digits=lab.digits, ops=lab.ops,
+                                       mix=lab.mix, distractors=lab.distractors, seed=lab.seed)
+        except ValueError as exc:
+            raise DataError(f"dataset.lab: {exc}", "change the dials in dataset.lab "
+                            "(docs/lab.md lists their ranges)") from None
+        source = where = (f"lab:{lab.family}/n{lab.n}-d{lab.digits}-o{lab.ops}-{lab.mix}"
+                          f"-x{lab.distractors}-s{lab.seed}")
     else:
         assert spec.path is not None
         path = resolve_path(spec.path, base_dir)

@@ -7,6 +7,7 @@ of the store or of Qt:
 - ``split_steps``: a trace's text into steps: SuperCorrect XML tags, "Step N" markers,
   markdown sections (explain editorials), paragraphs (REER segments) or lines.
 - ``parse_tags``: the inner text of tags like ``<Cause>`` or ``<Answer>``.
+- ``chain_steps``: a "Step k: ..." chain as its steps and its final "The answer is" line.
 - ``align``: global alignment (Needleman-Wunsch) of two step lists by word overlap, so
   inserted or dropped steps line up with gaps rather than shifting everything after them.
 - ``inline_diff``: word-level differences inside two aligned steps.
@@ -108,6 +109,48 @@ def split_steps(text: str, style: str = "auto") -> list[Piece]:
         return [Piece("step", line.strip()) for line in text.splitlines() if line.strip()]
     raise ValueError(f"unknown step style {style!r}: use auto, xml, numbered, sections, "
                      "paragraphs or lines")
+
+
+# "The answer is N" at a line start or after a sentence ("... = 14. The answer is 14.")
+_ANSWER_LINE = re.compile(r"(?:^|(?<=[.!?])[ \t]+)[ \t]*(?:\*\*)?(?:the\s+)?(?:final\s+)?"
+                          r"answer\s+is\b.*$", re.IGNORECASE | re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class ChainSteps:
+    """A numbered chain: each step's number and text (label dropped), and the answer line."""
+
+    numbers: list[int]
+    texts: list[str]
+    answer_line: str | None
+
+
+def chain_steps(text: str) -> ChainSteps:
+    """Split a "Step 1: ... Step 2: ... The answer is N." chain.
+
+    A step whose whole text is "The answer is N" (LEMA numbers it as a step) counts as the
+    answer line, as does a last line starting "The answer is"; text before Step 1 and
+    after the answer line is dropped."""
+    numbers: list[int] = []
+    texts: list[str] = []
+    answer: str | None = None
+    marks = list(_STEP_MARK.finditer(text))
+    for i, mark in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        body = text[mark.end():end].strip()
+        found = _ANSWER_LINE.search(body)
+        if found is not None:
+            answer = found.group(0).strip()
+            body = body[:found.start()].strip()
+        if body:
+            numbers.append(int(mark.group(1)))
+            texts.append(body)
+        if found is not None:
+            break
+    if answer is None and not marks:
+        lines = _ANSWER_LINE.findall(text)
+        answer = lines[-1].strip() if lines else None
+    return ChainSteps(numbers, texts, answer)
 
 
 def parse_tags(text: str, *tags: str) -> dict[str, str]:

@@ -63,6 +63,18 @@ def probe_teacher(base_url: str, model: str, api_key: str | None) -> HookResult:
     return HookResult(report.chat_format, "\n".join(report.lines()), report)
 
 
+def probe_lab() -> HookResult:
+    """Probe the lab's scripted teacher: starts it for the time the probe takes."""
+    try:
+        from engine.recipes import TeacherSpec
+        from engine.teacher.connect import probe_teacher as probe_spec
+
+        report = probe_spec(TeacherSpec(kind="lab", timeout_s=30))
+    except Exception as exc:  # llama.cpp's bindings missing, a port refused: say so
+        return HookResult(False, f"the lab teacher did not start: {exc}")
+    return HookResult(report.chat_format, "\n".join(report.lines()), report)
+
+
 def probe_embedded(model: str) -> HookResult:
     """Probe the embedded teacher: starts its llama.cpp server for the time the probe takes."""
     try:

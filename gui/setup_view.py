@@ -56,7 +56,8 @@ from gui.settings import endpoints
 from gui.setup_data import DataPanel
 
 TEACHER_PRESETS = ["Embedded local model", "OpenAI", "vLLM", "Ollama", "llama.cpp server",
-                   "LM Studio", "Custom URL"]
+                   "LM Studio", "Custom URL", "Lab teacher (scripted)"]
+LAB_PRESET = TEACHER_PRESETS[-1]  # teacher.kind lab: the controlled lab's teacher (docs/lab.md)
 STUDENT_SOURCES = ["Embedded default (SmolLM2-135M-Instruct)", "Hugging Face id", "Local folder"]
 
 
@@ -313,13 +314,13 @@ class SetupView(QWidget):
         self._changed()
 
     def _preset_changed(self, preset: str) -> None:
-        embedded = preset == "Embedded local model"
+        embedded = preset in ("Embedded local model", LAB_PRESET)
         for w in (self.base_url, self.key_env, self.keyring_key, self.keyring_save,
                   self.fetch_models):
             w.setEnabled(not embedded)
         if embedded:
             self.base_url.setText("")
-            self.teacher_model.setCurrentText("embedded")
+            self.teacher_model.setCurrentText("lab" if preset == LAB_PRESET else "embedded")
         elif preset != "Custom URL":
             self.base_url.setText(endpoints().get(preset, ""))
             if preset == "OpenAI" and not self.key_env.text():
@@ -375,6 +376,8 @@ class SetupView(QWidget):
             run_in_background(self, hooks.probe_embedded,
                               self.teacher_model.currentText() or "embedded",
                               on_done=self._probed)
+        elif self.teacher_preset.currentText() == LAB_PRESET:
+            run_in_background(self, hooks.probe_lab, on_done=self._probed)
         else:
             run_in_background(self, hooks.probe_teacher, self.base_url.text(),
                               self.teacher_model.currentText(), self.api_key(),
@@ -409,7 +412,8 @@ class SetupView(QWidget):
     # -- recipe data ---------------------------------------------------------------------
     def recipe_data(self) -> dict[str, Any]:
         preset = self.teacher_preset.currentText()
-        teacher: dict[str, Any] = {"kind": "embedded" if preset == TEACHER_PRESETS[0] else "openai"}
+        kind = {TEACHER_PRESETS[0]: "embedded", LAB_PRESET: "lab"}.get(preset, "openai")
+        teacher: dict[str, Any] = {"kind": kind}
         if self.base_url.text().strip():
             teacher["base_url"] = self.base_url.text().strip()
         teacher["model"] = self.teacher_model.currentText().strip() or "embedded"
@@ -453,14 +457,16 @@ class SetupView(QWidget):
             self.select_paradigm(str(data["paradigm"]))
         self.data.set_values(data.get("dataset") or {})
         teacher = data.get("teacher") or {}
-        if teacher.get("kind", "embedded") == "embedded":
-            self.teacher_preset.setCurrentText(TEACHER_PRESETS[0])
+        if teacher.get("kind", "embedded") in ("embedded", "lab"):
+            self.teacher_preset.setCurrentText(TEACHER_PRESETS[0] if teacher.get("kind", "embedded")
+                                               == "embedded" else LAB_PRESET)
         else:
             url = str(teacher.get("base_url") or "https://api.openai.com/v1")
             named = [n for n, u in endpoints().items() if u.rstrip("/") == url.rstrip("/")]
             self.teacher_preset.setCurrentText(named[0] if named else "Custom URL")
             self.base_url.setText(url)
-        self.teacher_model.setCurrentText(str(teacher.get("model", "embedded")))
+        default_model = "lab" if teacher.get("kind") == "lab" else "embedded"
+        self.teacher_model.setCurrentText(str(teacher.get("model", default_model)))
         self.key_env.setText(str(teacher.get("api_key_env") or ""))
         self.teacher_more.set_values(teacher)
         student = data.get("student") or {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -14,7 +15,8 @@ from engine.paths import RECIPES_DIR
 
 from .conftest import ROOT, smoke_recipe_text, write_jsonl
 
-VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "study", "teacher", "gui"]
+VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "study", "teacher",
+         "lab", "gui"]
 
 
 def test_every_verb_is_listed():
@@ -121,3 +123,53 @@ def test_gui_verb_opens_and_closes(db_path):
 def test_console_script_is_installed():
     done = subprocess.run(["distillab", "--help"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "resume" in done.stdout
+
+
+def test_lab_make_writes_a_data_set_the_same_way_twice(tmp_path, capsys):
+    out = tmp_path / "arith.jsonl"
+    args = ["lab", "make", "arith", "--n", "50", "--digits", "2", "--ops", "4", "--mix", "+-",
+            "--distractors", "1", "--seed", "3", "-o", str(out)]
+    assert main(args) == 0
+    assert "wrote 50 arith problems" in capsys.readouterr().out
+    first = out.read_text()
+    rows = [json.loads(line) for line in first.splitlines()]
+    assert len({r["question"] for r in rows}) == 50
+    assert all(len(r["steps"]) == 4 and r["solution"].endswith(f"The answer is {r['answer']}.")
+               for r in rows)
+    assert main(args) == 1  # never overwrites by accident
+    assert "exists" in capsys.readouterr().err and out.read_text() == first
+    assert main([*args, "--force"]) == 0 and out.read_text() == first  # same seed, same data
+    why = tmp_path / "why.jsonl"
+    assert main(["lab", "make", "why", "--n", "5", "-o", str(why)]) == 0
+    record = json.loads(why.read_text().splitlines()[0])
+    assert record["query"].endswith("Explain why this total is right.") and record["reference"]
+    assert main(["lab", "make", "arith", "--n", "5", "--ops", "9", "-o", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "ops must be 2 to 5, got 9" in err and "Traceback" not in err
+
+
+def test_lab_teacher_runs_alone_and_answers_over_http(tmp_path):
+    from engine.lab import arith
+    from engine.lab.chain import check_chain
+    from engine.prompts import render
+    from engine.recipes import TeacherSpec
+    from engine.teacher import Request, open_teacher
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "lab", "teacher", "--port", "0",
+                             "--error-rate", "1", "--style", "carry"], env=env,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/v1", line)
+        assert url and "error_rate=1" in line, line
+        item = arith.generate(1, arith.Dials(), 0)[0]
+        spec = TeacherSpec(kind="openai", base_url=url.group(0), model="lab", use_keyring=False)
+        with open_teacher(spec) as teacher:
+            result = teacher.chat(Request(messages=[{"role": "user", "content": render(
+                "prompts/cot/solve.j2", None, question=item.question)}]))
+        assert result.ok and not check_chain(item, result.text).correct  # always wrong here
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -144,6 +144,23 @@ class _Models(http.server.BaseHTTPRequestHandler):
         pass
 
 
+def test_a_lab_recipe_stays_a_lab_recipe_and_its_teacher_probes(qtbot, tmp_path):
+    from gui.setup_view import LAB_PRESET, SetupView
+
+    view = SetupView(tmp_path / "p.db")
+    qtbot.addWidget(view)
+    view.load_data({"schema_version": 1, "name": "lab", "paradigm": "smoke",
+                    "dataset": {"path": "arith.jsonl"},
+                    "teacher": {"kind": "lab", "lab": {"error_rate": 0.2, "style": "carry"}}})
+    assert view.teacher_preset.currentText() == LAB_PRESET and not view.base_url.isEnabled()
+    teacher = view.recipe_data()["teacher"]
+    assert teacher["kind"] == "lab" and teacher["model"] == "lab"
+    assert teacher["lab"] == {"error_rate": 0.2, "style": "carry"}
+    view.test_connection()
+    qtbot.waitUntil(lambda: view.test_button.isEnabled(), timeout=30_000)
+    assert "models             lab" in view.test_result.text()
+
+
 def test_teacher_presets_model_list_and_probe(qtbot, tmp_path, monkeypatch):
     from gui.setup_view import SetupView
 

@@ -13,6 +13,7 @@ import pytest
 from engine.paths import PROJECT_ROOT
 from engine.sandbox import UID_BASE, Program, Sandbox
 from engine.sandbox import worker as sandbox_worker
+from engine.tasks import get_task
 
 
 @pytest.fixture(scope="module")
@@ -215,3 +216,103 @@ def test_limits_are_checked():
 
     with pytest.raises(DistillabError, match="wall_time_s"):
         Sandbox(cpu_time_s=5, wall_time_s=1)
+
+
+# -- issue 12: programs run as the official harnesses run them --------------------------
+
+
+def test_programs_compile_without_inherited_future_flags(sb):
+    """The worker's own `from __future__ import annotations` must not reach the program."""
+    undefined = sb.run(Program("def f(x: Undefined) -> int:\n    return 1", ("assert f(1) == 1",)))
+    assert undefined.status == "error" and "NameError" in undefined.error
+    real = sb.run(Program("def f(x: int) -> int:\n    return x",
+                          ("assert f.__annotations__ == {'x': int, 'return': int}",)))
+    assert real.passed, real.error
+    in_test = sb.run(Program("x = 1", ("def g(y: Missing):\n    pass",)))
+    assert in_test.status == "error" and in_test.failing_test == 0 and "Missing" in in_test.error
+    own = sb.run(Program("from __future__ import annotations\nimport typing\n"
+                         "def f(x: Later) -> int:\n    return 2\nclass Later:\n    pass\n",
+                         ("assert f.__annotations__['x'] == 'Later'",
+                          "assert typing.get_type_hints(f)['x'] is Later")))
+    assert own.passed, own.error  # a program's own future import still counts
+    stdio = sb.run(Program("def f(x: Undefined):\n    pass\nprint(1)", cases=(("", "1"),)))
+    assert stdio.status == "error" and "NameError" in stdio.error
+
+
+def test_function_programs_do_not_run_as_main(sb):
+    """Asserts / check() programs run under a module name of their own, as HumanEval and
+    LeetCode do; stdin/stdout programs run as __main__."""
+    check = get_task("code_check", sandbox=sb)
+    item = {"test": "def check(candidate):\n    assert candidate(2) == 4", "entry_point": "double"}
+    reads = "def double(x):\n    return 2 * x\nif __name__ == '__main__':\n    print(double(int(input())))\n"
+    assert check.verify(reads, item).passed  # input() would hit end of file as __main__
+    unit = ("import unittest\ndef double(x):\n    return 2 * x\nclass T(unittest.TestCase):\n"
+            "    def test(self):\n        self.assertEqual(double(1), 3)\n"
+            "if __name__ == '__main__':\n    unittest.main()\n")
+    assert check.verify(unit, item).passed
+    exits = "import sys\ndef double(x):\n    return x + x\nif __name__ == '__main__':\n    sys.exit(1)\n"
+    assert check.verify(exits, item).passed
+    assert not check.verify(reads.replace("2 * x", "3 * x"), item).passed  # wrong stays wrong
+    named = sb.run(Program("import pickle\nclass P:\n    pass\nname = __name__",
+                           ("assert name == '__program__'", "pickle.loads(pickle.dumps(P()))")))
+    assert named.passed, named.error  # a real module: pickle finds the program's classes
+    stdio = get_task("code_stdio", sandbox=sb)
+    script = "def main():\n    print(int(input()) * 2)\nif __name__ == '__main__':\n    main()\n"
+    assert stdio.verify(script, {"tests": [{"input": "3", "output": "6"}]}).passed
+    assert not stdio.verify(script, {"tests": [{"input": "3", "output": "7"}]}).passed
+
+
+_VENV_PROBE = """
+import sys
+sys.path.insert(0, {root!r})
+from engine.sandbox import Program, Sandbox
+code = '''
+import os, sys, distillab_probe_site, distillab_probe_pth
+assert distillab_probe_site.VALUE == 42 and distillab_probe_pth.VALUE == 7
+here = os.path.dirname(distillab_probe_site.__file__)
+assert os.statvfs(here).f_flag & os.ST_RDONLY, 'site-packages is writable'
+print(sys.prefix)
+'''
+with Sandbox(workers=1, cpu_time_s=2, wall_time_s=4) as sb:
+    assert sb.isolation["namespaces"], sb.isolation
+    for program in (Program(code, ("assert distillab_probe_site.VALUE == 42",)),
+                    Program(code + "print(input())", cases=(("x", sys.prefix + " x"),)),
+                    Program("import os\\nassert os.path.exists({secret!r})", ())):
+        r = sb.run(program)
+        print(r.status, r.error.strip().splitlines()[-1:] if r.error else "")
+"""
+
+
+@pytest.mark.slow
+def test_interpreter_folders_visible_read_only_wherever_they_live(sb):
+    """A virtualenv under /tmp (a fresh clone there) or reached through a link there, and a
+    folder a .pth file adds: programs import from them, cannot write them, and still see
+    nothing else of /tmp."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+
+    _needs(sb, "root", "namespaces")
+    base = Path(tempfile.mkdtemp(prefix="distillab-venv-", dir="/tmp"))
+    try:
+        subprocess.run([getattr(sys, "_base_executable", sys.executable), "-m", "venv",
+                        "--without-pip", "--system-site-packages", str(base / "venv")], check=True)
+        site = next((base / "venv" / "lib").glob("python3*/site-packages"))
+        (site / "distillab_probe_site.py").write_text("VALUE = 42\n")
+        (base / "extra").mkdir()
+        (base / "extra" / "distillab_probe_pth.py").write_text("VALUE = 7\n")
+        (site / "distillab-probe.pth").write_text(str(base / "extra") + "\n")
+        (base / "secret.txt").write_text("not for programs")
+        (base / "link").symlink_to(base / "venv")
+        script = _VENV_PROBE.format(root=str(PROJECT_ROOT), secret=str(base / "secret.txt"))
+        for python in (base / "venv" / "bin" / "python", base / "link" / "bin" / "python"):
+            out = subprocess.run([str(python), "-c", script], capture_output=True, text=True,
+                                 timeout=120, env={"PATH": os.environ["PATH"]})
+            assert out.returncode == 0, out.stderr[-2000:]
+            lines = out.stdout.splitlines()
+            assert lines[0] == "passed ", (python, out.stdout)
+            assert lines[1] == "passed ", (python, out.stdout)
+            assert lines[2].startswith("error") and "AssertionError" in lines[2], lines[2]
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

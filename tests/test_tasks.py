@@ -8,7 +8,10 @@ from engine.errors import DistillabError
 from engine.sandbox import Sandbox
 from engine.store import Store, items, runs
 from engine.tasks import TASKS, extract_program, get_task
-from engine.tasks.extract import last_boxed, math_equal, normalize_math, numbers
+from engine.tasks.extract import last_boxed
+from engine.tasks.latex import clean
+from engine.tasks.mathanswer import math_equal
+from engine.tasks.numbers import numbers
 from engine.tasks.openended import (
     batched,
     ngram_overlap,
@@ -80,11 +83,11 @@ def test_boxed_extraction_nested_and_last():
     ("1,000", "1000"),
 ])
 def test_math_equivalent(pred, gold):
-    assert math_equal(pred, gold), (normalize_math(pred), normalize_math(gold))
+    assert math_equal(pred, gold), (clean(pred), clean(gold))
 
 
 @pytest.mark.parametrize(("pred", "gold"), [
-    (r"\frac{1}{3}", "0.33"), ("(3,4)", "(4,3)"), ("2x", "2y"), (r"\sqrt{2}", "1.41"),
+    (r"\frac{1}{3}", "0.33"), ("(3,4)", "(4,3)"), ("2x", "2y"), (r"\sqrt{2}", "1.42"),
 ])
 def test_math_not_equivalent(pred, gold):
     assert not math_equal(pred, gold)
@@ -239,3 +242,37 @@ def test_record_and_summarize(db_path):
     assert set(summary["solve_at_k"]) == {1, 5}
     assert summary["solve_at_k"][1].mean == pytest.approx((0 + 1 + 2 + 3) / 20)
     assert summary["solve_at_k"][5].mean == pytest.approx(3 / 4)
+
+
+_HEADER = ('from typing import List\n\n\ndef unique(l: list):\n    """Sorted unique elements.\n'
+           '    >>> unique([5, 3, 5])\n    [3, 5]\n    """\n')
+_HUMANEVAL = {"prompt": _HEADER, "entry_point": "unique",
+              "test": "def check(candidate):\n    assert candidate([5, 3, 5, 2]) == [2, 3, 5]\n"}
+
+
+@pytest.mark.parametrize(("reply", "passes"), [
+    ("    return sorted(set(l))\n", True),  # the issue's case: a HumanEval completion
+    ("```python\n    return sorted(set(l))\n```", True),
+    ("return sorted(set(l))", True),  # flush left
+    ("s = set(l)\n    return sorted(s)", True),  # the first line's indentation lost
+    ("Here is the body:\n```python\n    s = set(l)\n    return sorted(s)\n```\nDone.", True),
+    ("Sure:\n    s = set(l)\n    return sorted(s)\nThat is all.", True),
+    ("```python\ndef unique(l):\n    return sorted(set(l))\n```", True),  # a whole function still
+    ("    return sorted(l)\n", False),  # a wrong body stays wrong
+    ("return l", False),
+])
+def test_body_only_replies_accepted_after_a_header(sb, reply, passes):
+    check = get_task("code_check", sandbox=sb)
+    verdict = check.verify(reply, _HUMANEVAL)
+    assert verdict.passed is passes, verdict.details
+    if passes:
+        assert "return" in verdict.predicted
+
+
+def test_body_only_needs_a_header():
+    """Without a function header to complete (LeetCode's prompt is imports), a bare body is
+    not glued onto anything."""
+    body = "    return sorted(set(l))\n"
+    assert extract_program(body, "unique", "from typing import *\n") == "return sorted(set(l))"
+    assert extract_program(body, "unique", _HEADER) == body.rstrip("\n")
+    assert extract_program(body, "unique") == "return sorted(set(l))"

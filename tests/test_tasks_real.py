@@ -111,6 +111,59 @@ def test_math_boxed_found_and_gold_accepted_rewritten():
     assert decimals > 100  # the 0.5-vs-\frac{1}{2} case is really exercised
 
 
+def _last_digit_changed(gold: str) -> str | None:
+    """The last digit of the value changed (a unit's ``^2`` left alone)."""
+    unit = re.search(r"\\(?:text|mbox)\s*\{", gold)
+    value = gold[:unit.start()] if unit and unit.start() > 0 else gold
+    digits = [m.start() for m in re.finditer(r"\d", value)]
+    if not digits:
+        return None
+    i = digits[-1]
+    return gold[:i] + str((int(gold[i]) + 1) % 10) + gold[i + 1:]
+
+
+def test_math_boxed_wrong_by_one_digit_rejected_reordered_lists_accepted():
+    """Every MATH gold with its last digit changed is rejected (the old 1e-6 tolerance let 30
+    of them through, e.g. 99940008 for 99940009); solution lists in another order and mixed
+    numbers written as improper fractions are accepted."""
+    task = get_task("math_boxed")
+    accepted, rejected, lists, mixed = [], [], 0, 0
+    for r in read_records("math/test.jsonl"):
+        gold = last_boxed(r["solution"])
+        wrong = _last_digit_changed(gold)
+        if wrong is not None and task.verify(wrong, {"answer": r["solution"]}).passed:
+            accepted.append((wrong, gold))
+        if "," in gold and not re.search(r"[()\[\]{}!]", gold):  # a bare list of solutions
+            lists += 1
+            shuffled = ", ".join(reversed(gold.split(",")))
+            if not task.verify(shuffled, {"answer": r["solution"]}).passed:
+                rejected.append((shuffled, gold))
+        m = re.fullmatch(r"(\d+)\\frac\{?(\d+)\}?\{?(\d+)\}?", gold)
+        if m:
+            mixed += 1
+            v = int(m.group(1)) + Fraction(int(m.group(2)), int(m.group(3)))
+            improper = f"\\frac{{{v.numerator}}}{{{v.denominator}}}"
+            if not task.verify(improper, {"answer": r["solution"]}).passed:
+                rejected.append((improper, gold))
+            assert not task.verify(f"\\frac{{{m.group(2)}}}{{{m.group(3)}}}", {"answer": gold}).passed
+    assert accepted == [] and rejected == []
+    assert lists > 40 and mixed == 9
+
+
+def test_gsm8k_answer_line_and_float_golds():
+    """"The answer is N because ... 9 eggs at $2" reads N (the old reader took 2, passing 199
+    of 8,792); a float gold that prints in scientific notation (1.8e-05) is its value."""
+    task = get_task("gsm8k")
+    for r in read_records("gsm8k/test.jsonl"):
+        gold = int(r["answer"].split("####")[-1].strip().replace(",", ""))
+        assert task.verify(f"The answer is {gold} because she sells 9 eggs at $2 each.", r).passed
+        assert not task.verify(f"The answer is {gold + 1} because 9 eggs at ${gold} each.", r).passed
+        small = Fraction(gold, 10**6)
+        written = f"{float(small):.10f}".rstrip("0").rstrip(".")
+        assert task.verify(f"The answer is {written}.", {"answer": gold / 10**6}).passed
+        assert not task.verify(f"The answer is {gold % 10}.", {"answer": gold / 10**6}).passed
+
+
 def test_aqua_gold_letters_and_options():
     task = get_task("choice")
     for split in ("dev", "test"):

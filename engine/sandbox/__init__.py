@@ -26,9 +26,15 @@ root (these build machines: uid 0, ``unshare`` works; measured 2026-11):
   included; connecting anywhere fails with "Network is unreachable";
 * the project and the home folder are safe: the program runs as that unprivileged uid
   with no groups, so it cannot write root-owned files (the project); the home folder is
-  covered by an empty tmpfs (only the Python installation stays visible if it lives
-  there); the other folders anyone may write (``/var/tmp``, ``/dev/shm``, ``/run/lock``)
-  are covered read-only. It can still read world-readable files (the code, data sets).
+  covered by an empty tmpfs; the other folders anyone may write (``/var/tmp``,
+  ``/dev/shm``, ``/run/lock``) are covered read-only. It can still read world-readable
+  files (the code, data sets);
+* the interpreter's folders (prefixes, site-packages, folders ``.pth`` files add) stay
+  visible, read-only, at their paths wherever they live, also under ``/tmp`` or the home
+  folder (a fresh clone in ``/tmp`` with its ``.venv`` there);
+* programs run as the official harnesses run them: compiled with no ``__future__`` flags
+  of the worker's, a program with tests as module ``__program__`` (its ``__main__`` block
+  does not run), a stdin/stdout program as ``__main__``.
 
 Without root (or where namespaces are refused) the sandbox degrades and says so in
 ``Sandbox.isolation``: a new session killed as a group, a temp folder per program, a

@@ -6,11 +6,13 @@ line on stdin and writes one JSON result per line on stdout.
 
 Once, at start, the worker enters a mount namespace of its own (all mounts private),
 covers ``/var/tmp``, ``/dev/shm`` and ``/run/lock`` with empty read-only tmpfs mounts and
-the home folder with an empty tmpfs (only the Python installation, if it lives there,
-stays visible at its path). Then, per program (or per stdin case), it forks twice:
+the home folder with an empty tmpfs; the interpreter's folders that lived under a covered
+folder are mounted back, read-only, at their paths. Then, per program (or per stdin case),
+it forks twice:
 
 * ``A`` (still root) enters a new PID and mount namespace, puts a fresh size-limited
-  tmpfs over ``/tmp`` and creates the program's work folder ``/tmp/work``;
+  tmpfs over ``/tmp`` (with the interpreter folders under ``/tmp`` mounted in it) and
+  creates the program's work folder ``/tmp/work``;
 * ``B`` is PID 1 of that namespace: it mounts its own ``/proc``, sets the rlimits, drops to
   an unprivileged uid, clears the environment and runs the code and its tests in-process
   (no ``exec`` of a new interpreter: that is where the speed comes from). When ``B`` ends
@@ -38,17 +40,20 @@ import sys
 import tempfile
 import time
 import traceback
+import types
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
-MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 1, 2, 4, 8
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REMOUNT = 1, 2, 4, 8, 32
 MS_BIND, MS_MOVE, MS_REC, MS_PRIVATE = 4096, 8192, 16384, 1 << 18
 PR_SET_PDEATHSIG = 1
 # Folders any user may write to on a stock Linux: each gets a private tmpfs per program.
 WRITABLE_DIRS = ("/tmp", "/var/tmp", "/dev/shm", "/run/lock")
 WORKDIR_NS = "/tmp/work"
+NEXT_TMP = "/tmp/.next"  # in the worker's own /tmp: each program's /tmp is prepared here
+PROGRAM_MODULE = "__program__"  # the module name a function-style program runs under
 KEEP_OUTPUT = 4096  # characters of stdout/stderr kept in a result (the rest is dropped)
 GRACE_S = 5.0  # after a wall-clock kill, how long to wait for the namespace to wind down
 
@@ -140,10 +145,24 @@ def _format_error(exc: BaseException) -> str:
     return text[-2000:]
 
 
-def _harness(req: dict[str, Any], result_fd: int) -> None:
-    """Run code then tests in this process; write one JSON verdict to ``result_fd`` and exit."""
+def _program_module(name: str) -> types.ModuleType:
+    """A fresh module for the program, registered under ``name`` so that pickle, dataclasses
+    and ``typing.get_type_hints`` find it."""
     import builtins
 
+    module = types.ModuleType(name)
+    module.__dict__["__builtins__"] = builtins
+    sys.modules[name] = module
+    return module
+
+
+def _harness(req: dict[str, Any], result_fd: int) -> None:
+    """Run code then tests in this process; write one JSON verdict to ``result_fd`` and exit.
+
+    A program with tests (a function and its asserts or ``check``) runs as module
+    ``PROGRAM_MODULE``, as the HumanEval and LeetCode harnesses run it, so its own
+    ``if __name__ == "__main__":`` block (reading ``input()``, calling ``unittest.main()``)
+    does not run; a stdin/stdout program runs as ``__main__``, as a script."""
     main_pid = os.getpid()
 
     def report(outcome: dict[str, Any]) -> None:
@@ -157,17 +176,18 @@ def _harness(req: dict[str, Any], result_fd: int) -> None:
         os.write(result_fd, json.dumps(outcome).encode())
         os._exit(0)
 
-    scope: dict[str, Any] = {"__name__": "__main__", "__builtins__": builtins}
-    where: int | None = None  # None: the program itself; i: test i
     stdio = req.get("cases") is not None
+    scope = _program_module("__main__" if stdio else PROGRAM_MODULE).__dict__
+    sys.argv = ["<program>"]  # not the worker's own argv (its configuration)
+    where: int | None = None  # None: the program itself; i: test i
     try:
-        try:
-            exec(compile(req["code"], "<program>", "exec"), scope)
+        try:  # dont_inherit: not this file's `from __future__ import annotations`
+            exec(compile(req["code"], "<program>", "exec", dont_inherit=True), scope)
         except SystemExit as exc:
             if not stdio or exc.code not in (None, 0):
                 raise
         for where, test in enumerate(req["tests"]):
-            exec(compile(test, f"<test {where}>", "exec"), scope)
+            exec(compile(test, f"<test {where}>", "exec", dont_inherit=True), scope)
     except _CpuLimit:
         report({"status": "timeout", "error": "CPU time limit exceeded", "failing_test": where})
     except MemoryError:
@@ -235,37 +255,77 @@ def _child_b(req: dict[str, Any], cfg: dict[str, Any], caps: dict[str, Any], wor
     _harness(req, 3)
 
 
-def _private_mounts(home: str, expose: list[str]) -> None:
+def _under(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip("/") + "/")
+
+
+def interpreter_paths() -> list[str]:
+    """Folders the interpreter needs, as its ``sys.path`` names them and as they really
+    are: prefixes (a virtualenv's and its base's) and every folder on ``sys.path``
+    (site-packages, folders added by ``.pth`` files), nested ones dropped."""
+    found: set[str] = set()
+    for p in (sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, *sys.path):
+        if p and os.path.isdir(p):
+            found |= {os.path.abspath(p), os.path.realpath(p)}
+    ordered = sorted(found)
+    return [p for p in ordered if not any(q != p and _under(p, q) for q in ordered)]
+
+
+def _bind_read_only(source: str, target: str) -> None:
+    """Mount ``source`` at ``target`` read-only (the source's nosuid/nodev/noexec kept)."""
+    _mount(source, target, None, MS_BIND | MS_REC, None)
+    st = os.statvfs(target)
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+    for st_flag, ms_flag in ((os.ST_NOSUID, MS_NOSUID), (os.ST_NODEV, MS_NODEV),
+                             (os.ST_NOEXEC, MS_NOEXEC)):
+        if st.f_flag & st_flag:
+            flags |= ms_flag
+    _mount("none", target, None, flags, None)
+
+
+def _private_mounts(home: str, expose: list[str]) -> list[str]:
     """Once per worker: a mount namespace of its own whose changes nobody else sees, with
     ``/tmp`` private (each program then gets a fresh tmpfs over it), the other folders
     anyone may write (``/var/tmp``, ``/dev/shm``, ``/run/lock``) covered read-only, and
-    the home folder hidden."""
+    the home folder hidden. The interpreter's folders (``expose``) stay visible,
+    read-only, at their paths, wherever they live (a virtualenv under ``/tmp`` or the home
+    folder). Returns those that live under ``/tmp`` (each program's tmpfs shows them too)."""
     _unshare(CLONE_NEWNS)
     _mount("none", "/", None, MS_REC | MS_PRIVATE, None)
-    _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=1777")
-    for d in WRITABLE_DIRS[1:]:
-        if os.path.isdir(d):
-            _mount("tmpfs", d, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k,mode=755")
-    _hide_home(home, expose)
+    covered = sorted({d for d in (*WRITABLE_DIRS, home) if d not in ("", "/") and os.path.isdir(d)},
+                     key=len)
+    # opened before anything is covered: a covered path stays reachable through its fd
+    # (never a covered folder itself: a .pth naming /tmp or the home must not undo the cover)
+    keep = {p: os.open(p, os.O_PATH | os.O_DIRECTORY) for p in expose
+            if any(_under(p, d) for d in covered) and p not in covered}
+    done: set[str] = set()
+    for d in covered:
+        if not os.path.isdir(d):  # inside a folder covered already (HOME=/tmp/home)
+            continue
+        _mount("tmpfs", d, "tmpfs", MS_NOSUID | MS_NODEV,
+               "size=1m,mode=1777" if d == "/tmp" else "size=1m,mode=755")
+        for path, fd in keep.items():
+            if _under(path, d) and path not in done:
+                os.makedirs(path, exist_ok=True)
+                _bind_read_only(f"/proc/self/fd/{fd}", path)
+                done.add(path)
+        if d in WRITABLE_DIRS[1:]:
+            _mount("none", d, None, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+    for fd in keep.values():
+        os.close(fd)
+    os.mkdir(NEXT_TMP)  # where each program's fresh /tmp is built before it is moved over /tmp
+    return [p for p in keep if _under(p, "/tmp")]
 
 
-def _hide_home(home: str, expose: list[str]) -> None:
-    """Cover the home folder with an empty tmpfs, keeping only ``expose`` (the Python
-    installation, if it lives there) visible at the same paths."""
-    if home in ("", "/") or not os.path.isdir(home):
-        return
-    inside = [p for p in expose if p.startswith(home.rstrip("/") + "/")]
-    stages = []
-    for i, path in enumerate(inside):  # park each path on a mount point outside home
-        stage = f"/tmp/.expose{i}"
-        os.mkdir(stage)
-        _mount(path, stage, None, MS_BIND | MS_REC, None)
-        stages.append(stage)
-    _mount("tmpfs", home, "tmpfs", MS_NOSUID | MS_NODEV, "size=1m,mode=755")
-    for stage, path in zip(stages, inside, strict=True):
-        os.makedirs(path, exist_ok=True)
-        _mount(stage, path, None, MS_MOVE, None)
-        os.rmdir(stage)
+def _fresh_tmp(size_mb: int, expose: list[str]) -> None:
+    """In a program's own mount namespace: a fresh tmpfs over ``/tmp`` that still shows
+    the interpreter folders living under ``/tmp`` (built aside, then moved into place)."""
+    _mount("tmpfs", NEXT_TMP, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=1777")
+    for path in expose:
+        target = NEXT_TMP + path[len("/tmp"):]
+        os.makedirs(target, exist_ok=True)
+        _bind_read_only(path, target)
+    _mount(NEXT_TMP, "/tmp", None, MS_MOVE, None)
 
 
 def _child_a(req: dict[str, Any], cfg: dict[str, Any], caps: dict[str, Any], workdir: str,
@@ -279,8 +339,7 @@ def _child_a(req: dict[str, Any], cfg: dict[str, Any], caps: dict[str, Any], wor
         if caps["namespaces"]:
             _unshare(CLONE_NEWPID | CLONE_NEWNS)  # copies the worker's private mount tree
             # 4 x the file limit: a few files of the largest allowed size fit, no more
-            _mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
-                   f"size={4 * cfg['file_size_mb']}m,mode=1777")
+            _fresh_tmp(4 * cfg["file_size_mb"], cfg["tmp_expose"])
             os.mkdir(workdir, 0o700)
             if caps["root"]:
                 os.chown(workdir, cfg["uid"], cfg["gid"])
@@ -475,7 +534,8 @@ def main() -> None:
 
     cfg = json.loads(sys.argv[1])
     cfg["home"] = pwd.getpwuid(os.geteuid()).pw_dir
-    cfg["expose"] = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.prefix)})
+    cfg["expose"] = interpreter_paths()
+    cfg["tmp_expose"] = []
     _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)  # die with the parent; never orphaned
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the parent, which closes us
     proto_in = os.fdopen(os.dup(0), "rb")
@@ -491,7 +551,7 @@ def main() -> None:
     caps = probe()
     caps["netns"] = netns
     if caps["namespaces"]:
-        _private_mounts(cfg["home"], cfg["expose"])
+        cfg["tmp_expose"] = _private_mounts(cfg["home"], cfg["expose"])
     if not caps["namespaces"]:
         cfg["tmp_base"] = tempfile.mkdtemp(prefix="distillab-sandbox-")
         os.chmod(cfg["tmp_base"], 0o711)

@@ -14,9 +14,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 from engine.tasks.base import Task, Verdict
-from engine.tasks.extract import answer_is, last_number, to_number
+from engine.tasks.extract import answer_is
+from engine.tasks.numbers import last_number, value
 
 LETTERS = "ABCDEFGHIJ"
+MAX_READ = 20_000  # characters read from the end of a reply (bounds the time on huge replies)
+MAX_FINAL = 500  # characters of the final answer matched against the option texts
 _OPTION = re.compile(r"^\s*\(?([A-J])\s*[).:]\s*(.*)$", re.DOTALL)
 # keywords in any case, the letter itself a capital ("the answer is a ..." is no letter)
 _STATED = re.compile(r"(?i:answer|option|choice)\s*(?i:is|:)?\s*(?i:option\s*)?[(\[]?\s*([A-J])\b")
@@ -43,6 +46,7 @@ class ChoiceTask(Task):
     FIELDS: ClassVar[tuple[str, ...]] = ("answer", "options")
 
     def extract(self, text: str) -> str | None:
+        text = text[-MAX_READ:]
         stated = _STATED.findall(text)
         if stated:
             return str(stated[-1])
@@ -54,12 +58,14 @@ class ChoiceTask(Task):
 
     def nearest_option(self, text: str, options: Mapping[str, str]) -> str | None:
         """The letter of the option closest to the final answer in ``text``."""
-        final = answer_is(text) or (text.strip().splitlines() or [""])[-1]
+        text = text[-MAX_READ:]
+        final = (answer_is(text) or (text.strip().splitlines() or [""])[-1])[:MAX_FINAL]
         number = last_number(final)
         if number is not None:
-            value = to_number(number)
+            wanted = value(number)
             hits = [k for k, v in options.items()
-                    if (n := last_number(v)) is not None and to_number(n) == value]
+                    if (n := last_number(v)) is not None and wanted is not None
+                    and (got := value(n)) is not None and got.value == wanted.value]
             if len(hits) == 1:
                 return hits[0]
         scored = [(difflib.SequenceMatcher(None, final.lower(), v.lower()).ratio(), k)

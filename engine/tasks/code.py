@@ -4,7 +4,8 @@
   (MBPP's ``test_setup_code``, run after the program, before the asserts);
 * ``code_check`` (LeetCode / HumanEval): fields ``test`` (defines ``check(candidate)``),
   ``entry_point`` (``"Solution().twoSum"`` or a function name), optional ``prompt`` (the
-  imports / helper prefix the program is run after);
+  imports / helper prefix the program is run after; HumanEval's function header, after
+  which a reply that is only the function body is accepted);
 * ``code_stdio`` (CodeContests): field ``tests``, a list of ``{"input", "output"}`` or
   ``{"input": [...], "output": [...]}``; output compared token by token, floats to 1e-6.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import ast
 import atexit
 import re
+import textwrap
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
@@ -30,6 +32,8 @@ _FENCE = re.compile(r"```[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _PYTHON_TAGS = {"", "python", "py", "python3", "py3", "pycon", "ipython"}
 _CODE_START = re.compile(
     r"^(?:def |class |import |from \w|@|#|if |for |while |with |try:|print\(|[A-Za-z_][\w.]* *=)")
+
+_DEF = re.compile(r"^([ \t]*)def\s+\w+\s*\(", re.MULTILINE)
 
 _default: Sandbox | None = None
 _default_lock = threading.Lock()
@@ -79,18 +83,75 @@ def _strip_prose(text: str) -> str:
     return "\n".join(lines)
 
 
-def extract_program(reply: str, entry_point: str | None = None) -> str:
+def _compiles(code: str) -> bool:
+    """Does ``code`` compile (stricter than parsing: ``return`` outside a function fails)?"""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            compile(code, "<reply>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _body_indent(prompt: str) -> str | None:
+    """The indentation of a body for the function ``prompt`` ends with (HumanEval: imports,
+    the header and its docstring), or None when it does not end with a function."""
+    defs = list(_DEF.finditer(prompt))
+    if not defs:
+        return None
+    indent = defs[-1].group(1) + "    "
+    return indent if _compiles(prompt.rstrip("\n") + "\n" + indent + "pass\n") else None
+
+
+def _bodies(text: str, indent: str) -> list[str]:
+    """``text`` read as a function body, the ways replies write one: as is (indented),
+    flush left, or with its first line's indentation lost; prose around it dropped."""
+    text = text.strip("\n")
+    lines = text.splitlines()
+    inner = [i for i, line in enumerate(lines) if line[:1] in (" ", "\t")]
+    out = [text, textwrap.indent(textwrap.dedent(text), indent)]
+    if inner:
+        run = lines[inner[0]:inner[-1] + 1]
+        if inner[0] == 1 and lines[0].strip():  # "s = set(l)" + indented rest: first line stripped
+            pad = min(len(x) - len(x.lstrip()) for x in run if x.strip())
+            fixed = " " * pad + lines[0] + "\n" + "\n".join(run)
+            out.append(textwrap.indent(textwrap.dedent(fixed), indent))
+        out.append(textwrap.indent(textwrap.dedent("\n".join(run)), indent))
+    return out
+
+
+def _as_body(reply: str, blocks: list[str], prompt: str) -> str | None:
+    """A body-only reply (HumanEval completions) for the header in ``prompt``: the first
+    reading of a block (else of the reply) that compiles as that function's body."""
+    indent = _body_indent(prompt)
+    if indent is None:
+        return None
+    for text in [*blocks, reply]:
+        for body in _bodies(text, indent):
+            if body.strip() and _compiles(prompt.rstrip("\n") + "\n" + body + "\n"):
+                return body
+    return None
+
+
+def extract_program(reply: str, entry_point: str | None = None, prompt: str | None = None) -> str:
     """The program in a model's reply: fenced Python blocks (```python, ```py, bare ```)
     preferred, choosing the last one that defines ``entry_point``, else the last that
     parses, else the last; an unclosed final fence (a cut-off reply) counts only when no
-    other block does. Without fences, the prose around the code is dropped."""
+    other block does. Without fences, the prose around the code is dropped. When the item
+    gives the function header (``prompt``) and the reply does not define ``entry_point``,
+    a reply that is only the function's body is taken as that body (indented to fit)."""
     blocks: list[tuple[str, bool]] = []  # (code, closed)
     for m in _FENCE.finditer(reply):
         if m.group(1).lower() in _PYTHON_TAGS:
             blocks.append((m.group(2).strip("\n"), m.group(0).rstrip().endswith("```")))
+    closed = [code for code, ok in blocks if ok] or [code for code, _ in blocks]
+    if entry_point and prompt and not any(_defines(c, entry_point) for c in closed or [reply]):
+        body = _as_body(reply, closed[::-1], prompt)
+        if body is not None:
+            return body
     if not blocks:
         return _strip_prose(reply)
-    closed = [code for code, ok in blocks if ok] or [code for code, _ in blocks]
     if entry_point:
         defining = [c for c in closed if _defines(c, entry_point)]
         if defining:
@@ -138,6 +199,14 @@ class _CodeTask(Task):
         value = fields.get("entry_point")
         return str(value) if value else None
 
+    def header(self, fields: Mapping[str, Any]) -> str | None:
+        """The code the program is run after, when the kind has one (``prompt``)."""
+        return None
+
+    def cut(self, reply: str, fields: Mapping[str, Any]) -> str:
+        """The program in ``reply`` for this item."""
+        return extract_program(reply, self.entry_point(fields), self.header(fields))
+
     def extract(self, text: str) -> str | None:
         code = extract_program(text)
         return code or None
@@ -149,15 +218,14 @@ class _CodeTask(Task):
         return Verdict(result.passed, code, None, result.details)
 
     def verify(self, prediction: str, fields: Mapping[str, Any]) -> Verdict:
-        code = extract_program(prediction, self.entry_point(fields))
+        code = self.cut(prediction, fields)
         return self._verdict(code, self.sandbox.run(self.program(code, fields)))
 
     def verify_many(self, predictions: Sequence[str], fields: Sequence[Mapping[str, Any]],
                     on_progress: Progress | None = None) -> list[Verdict]:
         if len(predictions) != len(fields):
             raise ValueError(f"{len(predictions)} predictions for {len(fields)} items")
-        codes = [extract_program(p, self.entry_point(f)) for p, f in zip(predictions, fields,
-                                                                          strict=True)]
+        codes = [self.cut(p, f) for p, f in zip(predictions, fields, strict=True)]
         programs = [self.program(c, f) for c, f in zip(codes, fields, strict=True)]
         results = self.sandbox.run_many(programs, on_progress)
         return [self._verdict(c, r) for c, r in zip(codes, results, strict=True)]
@@ -180,6 +248,9 @@ class CodeCheckTask(_CodeTask):
 
     kind: ClassVar[str] = "code_check"
     FIELDS: ClassVar[tuple[str, ...]] = ("test", "entry_point", "prompt")
+
+    def header(self, fields: Mapping[str, Any]) -> str | None:
+        return str(fields.get("prompt") or "") or None
 
     def program(self, code: str, fields: Mapping[str, Any]) -> Program:
         prefix = str(fields.get("prompt") or "")

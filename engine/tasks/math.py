@@ -1,21 +1,25 @@
 """Math task kinds: GSM8K-style numbers and MATH-style ``\\boxed{}`` answers.
 
-``math_number`` (alias ``gsm8k``): the answer is ``#### N``, else the last "The answer is N",
-else the last number; compared as exact fractions (``1,234`` = ``1234.0``). ``math_boxed``:
-the last ``\\boxed{}``, normalised, with numeric and sympy equivalence as fallbacks.
-Gold answers may be given bare or as a whole worked solution (extracted the same way).
+``math_number`` (alias ``gsm8k``): the number after ``####``, else after the last "The
+answer is", else the last number (:mod:`engine.tasks.numbers`); compared exactly, floats
+within their binary noise. ``math_boxed``: the last ``\\boxed{}`` (else "The answer is"),
+compared by :func:`engine.tasks.mathanswer.equal`: exact values, structure (lists,
+intervals, matrices, equations), sympy under a time limit; when the item's ``question``
+asks for a rounded answer ("to the nearest tenth"), within half a unit of the gold's last
+digit. Gold answers may be given bare or as a whole worked solution; a gold given as a float
+is its value (never its printed exponent), compared within binary noise.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from engine.tasks.base import Task, Verdict, answer_or_text
-from engine.tasks.extract import answer_is, last_boxed, last_number, math_equal, to_number
-
-_HASHES = re.compile(r"####\s*([^\n]+)")
+from engine.tasks.extract import answer_is, last_boxed
+from engine.tasks.mathanswer import ROUNDED, equal
+from engine.tasks.numbers import gold_value, read_answer, same, value
 
 
 class MathNumberTask(Task):
@@ -25,27 +29,21 @@ class MathNumberTask(Task):
     FIELDS: ClassVar[tuple[str, ...]] = ("answer",)
 
     def extract(self, text: str) -> str | None:
-        hashes = _HASHES.findall(text)
-        if hashes:
-            return last_number(hashes[-1])
-        stated = answer_is(text)
-        if stated is not None and last_number(stated) is not None:
-            return last_number(stated)
-        return last_number(text)
+        return read_answer(text)
 
     def verify(self, prediction: str, fields: Mapping[str, Any]) -> Verdict:
-        gold = self.extract(str(fields["answer"]))
+        gold, gold_number = gold_value(fields["answer"])
         predicted = self.extract(prediction)
-        a = to_number(predicted) if predicted is not None else None
-        b = to_number(gold) if gold is not None else None
-        return Verdict(a is not None and a == b, predicted, gold)
+        number = value(predicted) if predicted is not None else None
+        passed = number is not None and gold_number is not None and same(number, gold_number)
+        return Verdict(passed, predicted, gold)
 
 
 class MathBoxedTask(Task):
-    """MATH: the last ``\\boxed{}``; equal after normalisation, numerically, or by sympy."""
+    """MATH: the last ``\\boxed{}``; the same answer written any equivalent way."""
 
     kind: ClassVar[str] = "math_boxed"
-    FIELDS: ClassVar[tuple[str, ...]] = ("answer",)
+    FIELDS: ClassVar[tuple[str, ...]] = ("answer", "question")
 
     def extract(self, text: str) -> str | None:
         boxed = last_boxed(text)
@@ -55,8 +53,18 @@ class MathBoxedTask(Task):
         return stated.strip("$ ") if stated else None
 
     def verify(self, prediction: str, fields: Mapping[str, Any]) -> Verdict:
-        gold_text = str(fields["answer"])
-        gold = answer_or_text(last_boxed(gold_text), gold_text)
         predicted = answer_or_text(self.extract(prediction), prediction)
-        passed = predicted is not None and gold is not None and math_equal(predicted, gold)
-        return Verdict(passed, predicted, gold)
+        raw = fields["answer"]
+        if isinstance(raw, float):  # a float gold: its value, binary noise and all (as gsm8k)
+            shown, gold_number = gold_value(raw)
+            number = value(predicted) if predicted is not None else None
+            if number is not None and gold_number is not None:
+                return Verdict(same(number, gold_number), predicted, shown)
+            raw = format(Decimal(repr(raw)), "f")  # 2.0107e-06 -> 0.0000020107 for LaTeX forms
+        gold_text = str(raw)
+        gold = answer_or_text(last_boxed(gold_text), gold_text)
+        if predicted is None or gold is None:
+            return Verdict(False, predicted, gold)
+        rounded = ROUNDED.search(str(fields.get("question") or "")) is not None
+        out = equal(predicted, gold, rounded)
+        return Verdict(out.equal, predicted, gold, {"reason": out.reason} if out.reason else {})

@@ -36,16 +36,20 @@ def tokens(text: str) -> list[str]:
 
 
 def _lcs(a: Sequence[str], b: Sequence[str]) -> int:
-    """Length of the longest common subsequence; O(len(a) * len(b)) time, O(len(b)) memory."""
+    """Length of the longest common subsequence, bit-parallel over the shorter side
+    (Hyyro 2004): one big-integer step per token of the longer side, so a 100k-token
+    answer against a reference takes a fraction of a second, not minutes."""
     if len(a) < len(b):
         a, b = b, a
-    prev = [0] * (len(b) + 1)
+    masks: dict[str, int] = {}
+    for j, y in enumerate(b):
+        masks[y] = masks.get(y, 0) | (1 << j)
+    full = (1 << len(b)) - 1
+    v = full
     for x in a:
-        cur = [0]
-        for j, y in enumerate(b):
-            cur.append(prev[j] + 1 if x == y else max(prev[j + 1], cur[j]))
-        prev = cur
-    return prev[-1]
+        u = v & masks.get(x, 0)
+        v = ((v + u) | (v - u)) & full
+    return len(b) - v.bit_count()
 
 
 def rouge_l(prediction: str, reference: str) -> float:

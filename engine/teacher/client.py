@@ -52,7 +52,7 @@ from engine.teacher.errors import (
 from engine.teacher.gcfreeze import frozen_while
 from engine.teacher.keys import redact
 from engine.teacher.limits import RateLimiter, estimate_tokens
-from engine.teacher.local import EmbeddedServer
+from engine.teacher.local import GuardedServer
 from engine.teacher.prices import LOCAL_HOSTS, Price
 from engine.teacher.types import CallError, Completion, Delta, Request, Result
 
@@ -103,7 +103,7 @@ class Teacher:
     def __init__(self, spec: TeacherSpec, *, base_url: str, model: str, api_key: str,
                  identity: str, price: Price | None, store: Store | None = None,
                  run_id: int | None = None, stage: str | None = None,
-                 server: EmbeddedServer | None = None, backoff_s: float = 1.0) -> None:
+                 server: GuardedServer | None = None, backoff_s: float = 1.0) -> None:
         self.spec = spec
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -366,7 +366,8 @@ class Teacher:
                     last = attempt > self.spec.max_retries
                     if failure.fatal and (last or not failure.retryable):
                         raise TeacherError(failure.kind, self.label,
-                                           redact(failure.message, self._key)) from None
+                                           redact(failure.message, self._key),
+                                           self._local_hint(failure.kind)) from None
                     if last or not failure.retryable:
                         return _Outcome(error=CallError(failure.kind, redact(
                             failure.message, self._key), failure.status, attempt))
@@ -377,6 +378,15 @@ class Teacher:
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._slots.put_nowait(slot)
+
+    def _local_hint(self, kind: str) -> str:
+        """For a server this teacher started (embedded, lab) that stopped answering, what to
+        do; '' (the kind's usual hint) otherwise."""
+        if self.server is None or kind != "unreachable":
+            return ""
+        return (f"the {self.server.program} server this run started has stopped (killed, or out "
+                "of memory); `distillab resume RUN_ID` starts a new one, and answers already "
+                "stored are not asked again")
 
     def _body(self, request: Request, params: dict[str, Any], indices: list[int]) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": request.messages,

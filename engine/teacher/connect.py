@@ -1,9 +1,10 @@
 """``open_teacher``: from a recipe's ``TeacherSpec`` to a ready ``Teacher``.
 
 For kind ``embedded`` it starts the local llama.cpp server on the GGUF (the bundled
-SmolLM2, or a path in ``teacher.model``) and the returned teacher stops it on
-``close()``. For kind ``openai`` it resolves the key (environment, then keyring) and the
-price. Nothing is sent until the first request.
+SmolLM2, or a path in ``teacher.model``), for kind ``lab`` the lab's scripted teacher
+(``engine.lab.launch``); the returned teacher stops either on ``close()``. For kind
+``openai`` it resolves the key (environment, then keyring) and the price. Nothing is
+sent until the first request.
 """
 
 from __future__ import annotations
@@ -38,6 +39,15 @@ def open_teacher(spec: TeacherSpec, *, store: Store | None = None, run_id: int |
                        api_key=server.api_key, identity=local.model_identity(gguf),
                        price=FREE, store=store, run_id=run_id, stage=stage, server=server,
                        backoff_s=backoff_s)
+    if spec.kind == "lab":
+        from engine.lab.launch import LabProcess
+        from engine.lab.scripted import LabOptions
+
+        lab = spec.lab.model_dump() if spec.lab is not None else {}
+        process = LabProcess(LabOptions(**lab)).start()
+        return Teacher(spec, base_url=process.base_url, model="lab", api_key=process.api_key,
+                       identity=process.options.identity, price=FREE, store=store,
+                       run_id=run_id, stage=stage, server=process, backoff_s=backoff_s)
     base_url = (spec.base_url or OPENAI_URL).rstrip("/")
     key = resolve_key(base_url, spec.api_key_env, use_keyring=spec.use_keyring)
     price = price_for(spec.model, base_url=base_url,

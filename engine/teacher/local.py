@@ -1,11 +1,12 @@
 """The embedded local teacher: llama-cpp-python serving a GGUF on 127.0.0.1, as a child process.
 
-``EmbeddedServer.start`` picks a free port, starts ``llama_cpp.server`` through
-``engine.teacher.guard`` (which makes the server die with this process, even on
-``kill -9``), waits until ``/v1/models`` answers, and gives back the base URL. The rest
-of the engine then talks to it like any OpenAI-compatible endpoint. The server gets a
-random API key for this session, so other local users cannot use it. ``stop`` ends it;
-an ``atexit`` hook stops servers a caller forgot.
+``GuardedServer.start`` picks a free port, starts a server process through
+``engine.teacher.guard`` (which makes it die with this process, even on ``kill -9``),
+waits until ``/v1/models`` answers, and gives back the base URL. The rest of the engine
+then talks to it like any OpenAI-compatible endpoint. The server gets a random API key
+for this session, so other local users cannot use it. ``stop`` ends it; an ``atexit``
+hook stops servers a caller forgot. ``EmbeddedServer`` serves a GGUF with llama.cpp;
+the lab's scripted teacher (``engine.lab.launch.LabServer``) is started the same way.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ ALIAS = "embedded"
 # Loading the 98 MB SmolLM2 GGUF takes ~2 s on 2 cores; a 7B GGUF from a slow disk can
 # take a minute or more.
 START_TIMEOUT_S = 180.0
-_running: set[EmbeddedServer] = set()
+_running: set[GuardedServer] = set()
 _digests: dict[tuple[str, int, float], str] = {}
 
 
@@ -67,13 +68,14 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class EmbeddedServer:
-    """One llama.cpp server process serving ``gguf`` as model ``embedded``."""
+class GuardedServer:
+    """A server process on 127.0.0.1 that dies with us; subclasses say what it runs."""
 
-    def __init__(self, gguf: Path, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
-        self.gguf = gguf
-        self.n_ctx = n_ctx
-        self.n_threads = n_threads
+    serve = "llama"  # the guard's name for what to run (engine.teacher.guard.SERVES)
+    program = "llama.cpp"  # for messages: "the llama.cpp server exited"
+    name = "server"  # the endpoint, for messages
+
+    def __init__(self) -> None:
         self.port = 0
         self.api_key = secrets.token_urlsafe(24)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -88,19 +90,21 @@ class EmbeddedServer:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    def start(self, timeout_s: float = START_TIMEOUT_S) -> EmbeddedServer:
+    def server_args(self) -> list[str]:
+        """The arguments of the server itself (the port is ``self.port``)."""
+        raise NotImplementedError
+
+    def failure_hint(self) -> str:
+        return "the log above says why"
+
+    def start(self, timeout_s: float = START_TIMEOUT_S) -> GuardedServer:
         self.port = free_port()
-        args = [sys.executable, "-m", "engine.teacher.guard", "--parent", str(os.getpid()), "--",
-                "--model", str(self.gguf), "--model_alias", ALIAS, "--host", "127.0.0.1",
-                "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--verbose", "False"]
-        # llama-cpp-python's server defaults to half the cores (1 on a 2-core laptop), which
-        # halves generation speed here (20 vs 37 tokens/s for SmolLM2-135M): use them all.
-        threads = self.n_threads or os.cpu_count() or 1
-        args += ["--n_threads", str(threads), "--n_threads_batch", str(threads)]
+        args = [sys.executable, "-m", "engine.teacher.guard", "--parent", str(os.getpid()),
+                "--serve", self.serve, "--", *self.server_args()]
         env = {**os.environ, KEY_ENV: self.api_key}
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        fd, name = tempfile.mkstemp(prefix="distillab-llama-", suffix=".log")
+        fd, name = tempfile.mkstemp(prefix=f"distillab-{self.serve}-", suffix=".log")
         self._log_fd = fd
         try:  # POSIX: the file lives on while the server or we hold it, so even a kill -9
             os.unlink(name)  # of both leaves nothing behind in the temp dir
@@ -123,20 +127,19 @@ class EmbeddedServer:
                                          headers={"Authorization": f"Bearer {self.api_key}"})
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise TeacherError("unreachable", f"embedded ({self.gguf.name})",
-                                   f"the llama.cpp server exited with code "
+                raise TeacherError("unreachable", self.name,
+                                   f"the {self.program} server exited with code "
                                    f"{self.proc.returncode}:\n{self.log_tail()}",
-                                   "check that the GGUF file is valid and that there is "
-                                   "enough memory; the log above says why")
+                                   self.failure_hint())
             try:
                 with urllib.request.urlopen(request, timeout=2) as response:
                     if response.status == 200 and json.load(response).get("data"):
                         return
             except (urllib.error.URLError, OSError, ValueError):
                 pass
-            time.sleep(0.1)
-        raise TeacherError("unreachable", f"embedded ({self.gguf.name})",
-                           f"the llama.cpp server did not answer within {timeout_s:.0f} s:\n"
+            time.sleep(0.05)
+        raise TeacherError("unreachable", self.name,
+                           f"the {self.program} server did not answer within {timeout_s:.0f} s:\n"
                            f"{self.log_tail()}", "a large GGUF may need longer; check memory")
 
     def log_tail(self, lines: int = 15) -> str:
@@ -169,6 +172,31 @@ class EmbeddedServer:
             os.close(fd)
         if self._log_path is not None:
             self._log_path.unlink(missing_ok=True)
+
+
+class EmbeddedServer(GuardedServer):
+    """One llama.cpp server process serving ``gguf`` as model ``embedded``."""
+
+    serve = "llama"
+
+    def __init__(self, gguf: Path, *, n_ctx: int = 4096, n_threads: int | None = None) -> None:
+        super().__init__()
+        self.gguf = gguf
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.name = f"embedded ({gguf.name})"
+
+    def server_args(self) -> list[str]:
+        args = ["--model", str(self.gguf), "--model_alias", ALIAS, "--host", "127.0.0.1",
+                "--port", str(self.port), "--n_ctx", str(self.n_ctx), "--verbose", "False"]
+        # llama-cpp-python's server defaults to half the cores (1 on a 2-core laptop), which
+        # halves generation speed here (20 vs 37 tokens/s for SmolLM2-135M): use them all.
+        threads = self.n_threads or os.cpu_count() or 1
+        return [*args, "--n_threads", str(threads), "--n_threads_batch", str(threads)]
+
+    def failure_hint(self) -> str:
+        return "check that the GGUF file is valid and that there is enough memory; the log " \
+               "above says why"
 
 
 @atexit.register

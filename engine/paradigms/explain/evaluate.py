@@ -77,6 +77,7 @@ def code(ctx: StageContext) -> None:
     from engine.tasks import extract_program
 
     p = params_of(ctx, P.CodeParams)
+    task = stage_params(ctx, "evaluate", P.EvaluateParams).task
     sections = stage_params(ctx, "plan", P.PlanParams).sections_for_coder
     by_item = {it.id: it for it in eval_items(ctx)}
     plans = [t for t in stage_traces(ctx, "plan", "reasoner") + stage_traces(ctx, "plan", "plan")
@@ -97,9 +98,13 @@ def code(ctx: StageContext) -> None:
     def store(unit: Any, texts: list[str], meta: list[dict[str, Any]]) -> None:
         plan_trace: traces.Trace = unit.value
         with ctx.commit(unit):
-            entry = str(by_item[plan_trace.item_id or -1].data.get("entry_point") or "") or None
+            data = by_item[plan_trace.item_id or -1].data
+            entry = str(data.get("entry_point") or "") or None
+            # code_check runs the program after the item's prompt: a HumanEval header there
+            # takes a reply that is only the function body
+            header = str(data.get("prompt") or "") or None if task == "code_check" else None
             for j, (text, m) in enumerate(zip(texts, meta, strict=True)):
-                program = extract_program(text, entry)
+                program = extract_program(text, entry, header)
                 ctx.trace(role="coder", item_id=plan_trace.item_id, parent_id=plan_trace.id,
                           output=text, sample_index=plan_trace.sample_index * p.codes_per_plan + j,
                           parsed={"program": program, "plan_index": plan_trace.sample_index,
