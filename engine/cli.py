@@ -1,5 +1,5 @@
-"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher, lab,
-gui.
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher,
+lab, gui.
 
 Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
 can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
@@ -186,16 +186,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _exit_code(status)
 
 
-def cmd_lab(args: argparse.Namespace) -> int:
-    from engine.lab.cli import run_lab_verb
-
-    return run_lab_verb(args, console)
-
-
 def cmd_study(args: argparse.Namespace) -> int:
     from engine.studies.cli import run_study_verb
 
     return run_study_verb(args, console)
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from engine.lab.cli import run_lab_verb
+
+    return run_lab_verb(args, console)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
