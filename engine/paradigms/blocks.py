@@ -8,7 +8,8 @@
 - student sampling with verification by a task kind, with the generated tokens counted as
   the cost axis ``cost/student_gen_tokens`` (``sample_verified``);
 - SFT / DPO training from rows with the stage's events, checkpoints and artifact
-  (``train_stage``);
+  (``train_stage``), and SFT on a split's rows validated on the validation split's
+  (``sft_on_splits``);
 - accuracy with a Wilson interval as metrics and a log line (``report_accuracy``), and the
   whole "evaluate the student on the evaluation split" stage body (``evaluate_student``).
 
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from engine.errors import DistillabError
 from engine.metrics import Estimate, accuracy
 from engine.recipes import TrainingSpec
 from engine.stage import StageContext, Unit
@@ -251,6 +253,20 @@ def train_stage(ctx: StageContext, rows: list[dict[str, Any]], *,
     runs.add_artifact(ctx.store, ctx.run_id, "adapter", result.adapter_dir,
                       {"stage": ctx.stage, "examples": len(rows), "kind": kind, **(meta or {})})
     return result.adapter_dir
+
+
+def sft_on_splits(ctx: StageContext, rows_for: Callable[[str], list[dict[str, Any]]], *,
+                  what: str, empty: DistillabError, limit: int | None = None) -> Path:
+    """SFT on ``rows_for("train")`` (at most ``limit``), validating on
+    ``rows_for("validation")``; ``empty`` is raised when there is nothing to train on."""
+    rows = rows_for("train")
+    rows = rows[:limit] if limit else rows
+    if not rows:
+        raise empty
+    eval_rows = rows_for("validation")
+    ctx.log(f"training the student on {len(rows)} {what}"
+            f"{f', validating on {len(eval_rows)}' if eval_rows else ''}")
+    return train_stage(ctx, rows, eval_rows=eval_rows)
 
 
 # -- accuracy --------------------------------------------------------------------------------

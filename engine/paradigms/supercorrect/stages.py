@@ -21,11 +21,11 @@ from engine.paradigms.blocks import (
     load_for_inference,
     params_of,
     sample_verified,
+    sft_on_splits,
     stage_params,
     stage_traces,
     store_checked,
     teacher_text,
-    train_stage,
     trained_adapter,
     usage,
 )
@@ -125,7 +125,7 @@ def template(ctx: StageContext) -> None:
 # -- hsft ------------------------------------------------------------------------------------
 
 
-def hsft_rows(ctx: StageContext, split: str, limit: int | None = None) -> list[dict[str, Any]]:
+def hsft_rows(ctx: StageContext, split: str) -> list[dict[str, Any]]:
     """problem -> template rows from the template stage's unflagged traces of a split."""
     wanted = {it.id: it for it in ctx.items(split)}
     rows = []
@@ -134,19 +134,15 @@ def hsft_rows(ctx: StageContext, split: str, limit: int | None = None) -> list[d
             parsed = F.parse_template(t.output or "")
             rows.append({"prompt": student_messages(ctx, wanted[t.item_id]),
                          "completion": F.render_template(parsed)})
-    return rows[:limit] if limit else rows
+    return rows
 
 
 def hsft(ctx: StageContext) -> None:
     p = params_of(ctx, P.HsftParams)
-    rows = hsft_rows(ctx, "train", p.max_rows)
-    if not rows:
-        raise DistillabError("no usable templates to train on: every one was flagged",
-                             "look at the template stage's traces (their flag says why)")
-    eval_rows = hsft_rows(ctx, "validation")
-    ctx.log(f"HSFT on {len(rows)} templates"
-            f"{f', validating on {len(eval_rows)}' if eval_rows else ''}")
-    train_stage(ctx, rows, eval_rows=eval_rows)
+    sft_on_splits(ctx, lambda split: hsft_rows(ctx, split), what="templates (HSFT)",
+                  limit=p.max_rows, empty=DistillabError(
+                      "no usable templates to train on: every one was flagged",
+                      "look at the template stage's traces (their flag says why)"))
 
 
 # -- hsft_eval -------------------------------------------------------------------------------
