@@ -167,7 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             raise DistillabError(f"no demo for {args.paradigm!r} ({recipe} does not exist)",
                                  f"use one of: {', '.join(known)}")
     else:
-        recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
+        recipe = args.recipe or RECIPES_DIR / "cot-demo.yaml"
     loaded = load_recipe(recipe, args.set)
     console.print(f"Distillab demo: {recipe}\n" + (
         "Explain-based distillation on the bundled problems, with the embedded "
@@ -183,7 +183,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     console.print(f"The database is {db}\n"
                   f"Look at the traces: distillab gui --db {db}   (Traces view)\n"
                   f"             or:    distillab export {run_id} --db {db}   or   sqlite3 {db}")
+    lift = _lift(db, run_id)
+    if lift is not None:  # demos that measure before and after end on the lift
+        console.print(f"lab_lift: {lift:.1f}")
     return _exit_code(status)
+
+
+def _lift(db: Path, run_id: int) -> float | None:
+    """The run's accuracy lift in points (after - before training), if it measured one."""
+    from engine.store import Store, runs
+
+    with Store(db) as store:
+        return runs.latest_metrics(store, run_id).get("lift_points")
 
 
 def cmd_study(args: argparse.Namespace) -> int:
@@ -253,9 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
     p.add_argument("paradigm", nargs="?", default=None,
                    help="run this paradigm's demo (recipes/<name>-demo.yaml, e.g. "
-                        "supercorrect); default: the explain demo")
+                        "explain, supercorrect); default: chain-of-thought distillation on "
+                        "the lab task, before and after training (recipes/cot-demo.yaml)")
     p.add_argument("--recipe", type=Path, default=None,
-                   help="another recipe to run as the demo (default: recipes/explain-demo.yaml)")
+                   help="another recipe to run as the demo (default: recipes/cot-demo.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value (as for `run`)")
     p.set_defaults(func=cmd_demo)
