@@ -1,4 +1,5 @@
-"""The `distillab` command: run, resume, validate, runs, show, export, demo, teacher, lab, gui.
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher, lab,
+gui.
 
 Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
 can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
@@ -182,6 +183,12 @@ def cmd_lab(args: argparse.Namespace) -> int:
     return run_lab_verb(args, console)
 
 
+def cmd_study(args: argparse.Namespace) -> int:
+    from engine.studies.cli import run_study_verb
+
+    return run_study_verb(args, console)
+
+
 def cmd_gui(args: argparse.Namespace) -> int:
     """The desktop app runs as its own program (`python -m gui.app`): the engine never
     imports Qt, and the window's process holds no model code."""
@@ -240,6 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value (as for `run`)")
     p.set_defaults(func=cmd_demo)
+    p = verb("study", "Studies: arms x seeds as one experiment, paired statistics, reports.")
+    from engine.studies.cli import add_study_verbs
+
+    add_study_verbs(p)
+    p.set_defaults(func=cmd_study)
     p = verb("teacher", "Teacher endpoints: check one, raise a run's budget, store a key.")
     from engine.teacher.cli import add_teacher_verbs
 

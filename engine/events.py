@@ -92,3 +92,37 @@ class JobFailed(Event):
     error: str
     hint: str
     details: str = ""
+
+
+@dataclass(frozen=True)
+class StudyStarted(Event):
+    """A study began (or resumed); ``run_id`` is 0, its runs send their own events."""
+
+    study_id: int
+    name: str
+    db_path: str
+    n_runs: int
+    done: int
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class StudyProgress(Event):
+    """Run ``run_id`` (arm x seed) is next: ``done`` of ``total`` runs are complete."""
+
+    study_id: int
+    done: int
+    total: int
+    arm: str
+    seed: int
+
+
+@dataclass(frozen=True)
+class StudyFinished(Event):
+    """The study ended: completed, or cancelled / stopped / failed at one of its runs
+    (resumable with `distillab study resume`)."""
+
+    study_id: int
+    status: str
+    message: str
+    seconds: float

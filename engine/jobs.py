@@ -21,13 +21,22 @@ from engine import events as ev
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to run: a recipe (by text, so an unsaved GUI recipe works) or a run to resume."""
+    """What to run: a recipe (by text, so an unsaved GUI recipe works) or a run to resume;
+    or a study (by text; relative paths in it start at ``study_dir``) or a study to resume."""
 
     db_path: str
     recipe_text: str | None = None
     recipe_source: str = "<gui>"
     recipe_dir: str | None = None
     resume_run_id: int | None = None
+    study_text: str | None = None
+    study_source: str = "<gui study>"
+    study_dir: str | None = None
+    resume_study_id: int | None = None
+
+    @property
+    def is_study(self) -> bool:
+        return self.study_text is not None or self.resume_study_id is not None
 
 
 def _worker(spec: JobSpec, events: Any, cancel: MpEvent) -> None:
@@ -40,7 +49,9 @@ def _worker(spec: JobSpec, events: Any, cancel: MpEvent) -> None:
         events.put(event)
 
     try:
-        if spec.resume_run_id is not None:
+        if spec.is_study:
+            _study_worker(spec, send, cancel)
+        elif spec.resume_run_id is not None:
             runner.resume(spec.resume_run_id, spec.db_path, on_event=send,
                           cancelled=cancel.is_set)
         else:
@@ -50,6 +61,29 @@ def _worker(spec: JobSpec, events: Any, cancel: MpEvent) -> None:
             runner.run_recipe(loaded, spec.db_path, on_event=send, cancelled=cancel.is_set)
     except DistillabError as exc:  # errors before a run exists (bad recipe, run not found)
         send(ev.JobFailed(spec.resume_run_id or 0, exc.message, exc.hint))
+
+
+def _study_worker(spec: JobSpec, send: Any, cancel: MpEvent) -> None:
+    """A study job: its runs send their own events; the study ends with StudyFinished, also
+    when it cannot start (a bad study file, an unknown study)."""
+    from engine.errors import DistillabError
+    from engine.studies import runner as study_runner
+    from engine.studies.spec import parse_study
+
+    study_id = spec.resume_study_id or 0
+    try:
+        if spec.resume_study_id is not None:
+            study_runner.resume_study(spec.resume_study_id, spec.db_path, on_event=send,
+                                      cancelled=cancel.is_set)
+        else:
+            assert spec.study_text is not None
+            base = Path(spec.study_dir) if spec.study_dir else None
+            loaded = parse_study(spec.study_text, spec.study_source, base)
+            study_runner.run_study(loaded, spec.db_path, on_event=send, cancelled=cancel.is_set)
+    except DistillabError as exc:
+        send(ev.StudyFinished(0, study_id, "failed", f"{exc.message}\n{exc.hint}".strip(), 0.0))
+    except KeyError as exc:  # an unknown study id
+        send(ev.StudyFinished(0, study_id, "failed", str(exc.args[0]), 0.0))
 
 
 class Job:
@@ -66,6 +100,7 @@ class Job:
         self.process.start()
         self.finished = False
         self.run_id: int | None = spec.resume_run_id
+        self._death: ev.Event | None = None
 
     def events(self, timeout: float = 0.0) -> list[ev.Event]:
         """Events sent since the last call; after the worker dies without a final event, a
@@ -81,18 +116,29 @@ class Job:
         for event in out:
             if isinstance(event, ev.RunStarted):
                 self.run_id = event.run_id
-            if isinstance(event, ev.JobFinished | ev.JobFailed):
+            if self.is_final(event):
                 self.finished = True
         if not out and not self.finished and not self.process.is_alive():
             self.finished = True
             code = self.process.exitcode
             how = f"was killed by signal {-code}" if code and code < 0 else \
                 f"exited with code {code}"
-            out.append(ev.JobFailed(
+            self._death = ev.JobFailed(
                 self.run_id or 0, f"the worker process {how}",
                 "everything finished before that is kept; Resume goes on from there "
-                "(if memory ran out, lower the batch size or sequence length)"))
+                "(if memory ran out, lower the batch size or sequence length)")
+            out.append(self._death)
         return out
+
+    def is_final(self, event: ev.Event) -> bool:
+        """The job's last event: a run's JobFinished / JobFailed; for a study, its
+        StudyFinished (each of its runs ends with its own JobFinished first); or the
+        JobFailed made up when the worker died."""
+        if event is self._death:
+            return True
+        if self.spec.is_study:
+            return isinstance(event, ev.StudyFinished)
+        return isinstance(event, ev.JobFinished | ev.JobFailed)
 
     def cancel(self) -> None:
         """Ask the run to stop after the unit in flight."""

@@ -47,6 +47,14 @@ def run_dir(db_path: Path, run_id: int, create: bool = True) -> Path:
     return path
 
 
+def study_dir(db_path: Path, study_id: int, create: bool = True) -> Path:
+    """Folder for a study's report and plots, beside the database."""
+    path = db_path.resolve().parent / f"{db_path.stem}-files" / f"study-{study_id}"
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def run_log_path(db_path: Path, run_id: int) -> Path:
     """A run's log file (its log, failure and end events, appended across resumes)."""
     return run_dir(db_path, run_id, create=False) / "run.log"

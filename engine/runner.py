@@ -20,6 +20,7 @@ from engine.paths import run_log_path
 from engine.recipes import LoadedRecipe
 from engine.stage import StageContext
 from engine.store import Store, items, now, runs
+from engine.studies import reuse
 from engine.validate import parse_recipe
 
 EventSink = Callable[[ev.Event], None]
@@ -43,8 +44,12 @@ def create(store: Store, loaded: LoadedRecipe) -> int:
 
 
 def execute(store: Store, run_id: int, *, on_event: EventSink | None = None,
-            cancelled: CancelCheck | None = None) -> str:
-    """Run (or resume) every unfinished stage of a run; returns the final status."""
+            cancelled: CancelCheck | None = None, reuse_stages: bool = False) -> str:
+    """Run (or resume) every unfinished stage of a run; returns the final status.
+
+    Every stage records its input key (``engine.studies.reuse``); with ``reuse_stages``
+    (studies) a stage whose key matches a completed stage of another run is copied from
+    that run instead of being computed, as long as every earlier stage was copied too."""
     emit = _logging_sink(run_log_path(store.path, run_id), on_event or (lambda e: None))
     check = cancelled or _never
     run = runs.get_run(store, run_id)
@@ -66,11 +71,17 @@ def execute(store: Store, run_id: int, *, on_event: EventSink | None = None,
             counts = items.split_counts(store, dataset_id)
             emit(ev.Log(run_id, "info", f"data set loaded: {counts}"))
         specs = {s.name: s for s in PARADIGMS[run.paradigm].stages}
+        keys = reuse.stage_keys(loaded, PARADIGMS[run.paradigm].stages,
+                                reuse.dataset_hash(store, dataset_id))
         for index, row in enumerate(stage_rows):
             if row.status == "completed":
                 continue
             current = row.name
             check()
+            runs.set_stage(store, run_id, row.name, input_key=keys[row.name])
+            if reuse_stages and _reused(store, run_id, stage_rows, index, keys[row.name], emit):
+                current = None
+                continue
             runs.set_stage(store, run_id, row.name, status="running",
                            started_at=row.started_at or now(), error=None)
             emit(ev.StageStarted(run_id, row.name, index, len(stage_rows)))
@@ -101,6 +112,21 @@ def execute(store: Store, run_id: int, *, on_event: EventSink | None = None,
     runs.set_run(store, run_id, status="completed", finished_at=now(), pid=None)
     emit(ev.JobFinished(run_id, "completed", "all stages finished", time.monotonic() - t0))
     return "completed"
+
+
+def _reused(store: Store, run_id: int, stage_rows: list[runs.Stage], index: int, key: str,
+            emit: EventSink) -> bool:
+    name = stage_rows[index].name
+    hit = reuse.reuse_stage(store, run_id, name, key, [s.name for s in stage_rows[:index]])
+    if hit is None:
+        return False
+    source, counts = hit
+    emit(ev.StageStarted(run_id, name, index, len(stage_rows)))
+    copied = ", ".join(f"{n} {table}" for table, n in counts.items() if n)
+    emit(ev.Log(run_id, "info", f"reused from run {source} (same inputs and parameters): "
+                f"{copied or 'no rows'}", name))
+    emit(ev.StageFinished(run_id, name, "reused", 0.0))
+    return True
 
 
 def _logging_sink(path: Path, sink: EventSink) -> EventSink:

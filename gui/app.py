@@ -1,5 +1,5 @@
 """The desktop app's main window: one project (a database file) at a time, navigation
-between Setup, Runs, Traces, Compare and Settings, a status bar with the running job,
+between Setup, Runs, Traces, Compare, Studies and Settings, a status bar with the running job,
 and the engine thread that runs jobs in a worker process.
 
 It imports no model library: jobs run in a worker process (engine.jobs), supervised by
@@ -37,10 +37,11 @@ from gui.engine_thread import JobSupervisor
 from gui.monitor_view import MonitorView
 from gui.settings import SettingsView
 from gui.setup_view import SetupView
+from gui.studies_view import StudiesView
 from gui.theme import app_icon, apply_theme
 from gui.traces_view import TracesView
 
-PAGES = ("Setup", "Runs", "Traces", "Compare", "Settings")
+PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Settings")
 ABOUT = """<h3>Distillab</h3>
 <p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
 step-level comparison, all in one SQLite file per project.</p>
@@ -104,14 +105,18 @@ class MainWindow(QMainWindow):
         self.monitor_view = MonitorView(db_path)
         self.traces_view = TracesView(db_path)
         self.compare_view = CompareView(db_path)
+        self.studies_view = StudiesView(db_path)
         for view in (self.setup_view, self.monitor_view, self.traces_view, self.compare_view,
-                     self.settings_view):
+                     self.studies_view, self.settings_view):
             self.stack.addWidget(view)
+        self.studies_view.item_requested.connect(self.open_item_traces)
+        self.studies_view.resume_requested.connect(
+            lambda study_id: self.start_job(JobSpec(str(self.db_path), resume_study_id=study_id)))
         self.setup_view.run_requested.connect(self.start_job)
         self.monitor_view.resume_requested.connect(
             lambda run_id: self.start_job(JobSpec(str(self.db_path), resume_run_id=run_id)))
         self.monitor_view.cancel_requested.connect(self.cancel_job)
-        self._stale = {"Traces": False, "Compare": False}
+        self._stale = {"Traces": False, "Compare": False, "Studies": False}
         self.setWindowTitle(f"Distillab — {db_path.name}")
         self.nav.setCurrentRow(1 if self.monitor_view.table.rowCount() else 0)
 
@@ -180,6 +185,23 @@ class MainWindow(QMainWindow):
         if name == "Compare" and self._stale["Compare"]:
             self._stale["Compare"] = False
             self.compare_view.refresh()
+        if name == "Studies" and self._stale["Studies"]:
+            self._stale["Studies"] = False
+            self.studies_view.refresh()
+
+    def open_item_traces(self, item_id: int, trace_ids: list[int]) -> None:
+        """From the Studies view's win/loss matrix: the item's traces of the two arms, side
+        by side and step-aligned, in Traces (those two ticked)."""
+        self.show_page("Traces")
+        view = self.traces_view
+        view.show_item(item_id, trace_ids[0] if trace_ids else None)
+        view.choices.blockSignals(True)
+        for i in range(view.choices.count()):
+            entry = view.choices.item(i)
+            ticked = int(entry.data(Qt.ItemDataRole.UserRole)) in trace_ids
+            entry.setCheckState(Qt.CheckState.Checked if ticked else Qt.CheckState.Unchecked)
+        view.choices.blockSignals(False)
+        view.compare(trace_ids)
 
     def set_theme(self, name: str) -> None:
         app = QApplication.instance()
@@ -187,6 +209,7 @@ class MainWindow(QMainWindow):
             apply_theme(app, name)
         self.monitor_view.retheme()
         self.compare_view.retheme()
+        self.studies_view.retheme()
         self.traces_view.steps._render()
 
     # -- jobs ----------------------------------------------------------------------------
@@ -218,7 +241,10 @@ class MainWindow(QMainWindow):
             self.job_label.setText(f"Run {event.run_id} · {event.stage} "
                                    f"{event.done}/{event.total}{eta}")
         elif isinstance(event, ev.TraceStored):
-            self._stale = {"Traces": True, "Compare": True}
+            self._stale.update(Traces=True, Compare=True)
+        elif isinstance(event, ev.StudyProgress) and event.arm:
+            self.job_label.setText(f"Study {event.study_id} · run {event.done + 1}/{event.total}"
+                                   f" · {event.arm}, seed {event.seed}")
 
     def _on_ended(self, final: ev.Event | None) -> None:
         sup = self.supervisor
@@ -229,7 +255,14 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"The job failed: {final.error}", 15_000)
         elif isinstance(final, ev.JobFinished):
             self.job_label.setText(f"Run {final.run_id} {final.status}")
-        self._stale = {"Traces": True, "Compare": True}
+        elif isinstance(final, ev.StudyFinished):
+            self.job_label.setText(f"Study {final.study_id or '?'} {final.status}")
+            if final.status != "completed":
+                self.statusBar().showMessage(f"The study {final.status}: {final.message}", 15_000)
+        self._stale = {"Traces": True, "Compare": True, "Studies": True}
+        if self.stack.currentWidget() is self.studies_view:
+            self._stale["Studies"] = False
+            self.studies_view.refresh()
         if sup is not None:
             sup.wait(5_000)
             sup.deleteLater()

@@ -26,7 +26,7 @@ class JobSupervisor(QThread):
     """Starts ``Job(spec)`` in its own thread and relays its events until it ends."""
 
     received = Signal(object)  # every engine.events.Event, in order
-    ended = Signal(object)  # the final JobFinished or JobFailed
+    ended = Signal(object)  # the final JobFinished or JobFailed (StudyFinished for a study)
 
     _alive: ClassVar[set[JobSupervisor]] = set()
     _alive_lock: ClassVar[threading.Lock] = threading.Lock()
@@ -60,7 +60,7 @@ class JobSupervisor(QThread):
                 if isinstance(event, ev.RunStarted):
                     self.run_id = event.run_id
                 self.received.emit(event)
-                if isinstance(event, ev.JobFinished | ev.JobFailed):
+                if job.is_final(event):  # a study's runs each finish before it does
                     final = event
         job.join(10)
         if job.alive:  # a worker that sent its last event but hangs on exit

@@ -107,9 +107,13 @@ class SetupView(QWidget):
         self.run_button = QPushButton("▶  Run")
         self.run_button.setDefault(True)
         self.run_button.setToolTip("Validate, then run this recipe in a worker process.")
+        self.study_button = QPushButton("Run as study…")
+        self.study_button.setToolTip("This recipe as the base of a study: arms (overrides) x "
+                                     "seeds, compared with paired statistics.")
         for i, b in enumerate((self.open_button, self.save_button, self.validate_button,
                                self.run_button)):
             buttons.addWidget(b, i // 2, i % 2)
+        buttons.addWidget(self.study_button, 2, 1)
         side_layout.addLayout(buttons)
         self.status = QLabel("Not validated yet.")
         self.status.setWordWrap(True)
@@ -140,6 +144,7 @@ class SetupView(QWidget):
         self.save_button.clicked.connect(self.save_yaml)
         self.validate_button.clicked.connect(self.validate)
         self.run_button.clicked.connect(self.run)
+        self.study_button.clicked.connect(self.run_as_study)
         self.problems.itemClicked.connect(self._go_to_problem)
         self._yaml_timer = QTimer(self, singleShot=True, interval=250)
         self._yaml_timer.timeout.connect(self._refresh_yaml)
@@ -583,6 +588,22 @@ class SetupView(QWidget):
                        recipe_source=str(self.recipe_path or "<setup>"),
                        recipe_dir=str(base) if base else None)
         self.run_requested.emit(spec)
+
+    def run_as_study(self) -> None:
+        """Validate, then ask for arms and seeds (StudyDialog); a study job on accept."""
+        if not self.validate():
+            return
+        from gui.study_dialog import StudyDialog
+
+        self.study_dialog = StudyDialog(self.recipe_data(), self.base_dir(), self)
+        self.study_dialog.accepted.connect(self._study_accepted)
+        self.study_dialog.open()
+
+    def _study_accepted(self) -> None:
+        base = self.base_dir()
+        self.run_requested.emit(JobSpec(str(self.db_path), study_text=self.study_dialog.study_text(),
+                                        study_source="<setup study>",
+                                        study_dir=str(base) if base else None))
 
 
 if __name__ == "__main__":

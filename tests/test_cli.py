@@ -15,8 +15,8 @@ from engine.paths import RECIPES_DIR
 
 from .conftest import ROOT, smoke_recipe_text, write_jsonl
 
-VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "teacher", "lab",
-         "gui"]
+VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "study", "teacher",
+         "lab", "gui"]
 
 
 def test_every_verb_is_listed():

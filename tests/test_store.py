@@ -33,11 +33,13 @@ def test_older_database_is_migrated_and_keeps_its_rows(db_path):
                  "VALUES ('old', 'smoke', 'completed', 'y', 'h')")
     conn.execute("INSERT INTO traces (run_id, stage, role, output) VALUES (1, 's', 'teacher', 'o')")
     conn.close()
-    with Store(db_path) as store:  # opening migrates 1 -> 2
-        assert user_version(store.conn) == 2
+    with Store(db_path) as store:  # opening migrates 1 -> the latest
+        assert user_version(store.conn) == LATEST_VERSION
         assert runs.get_run(store, 1).name == "old"
         trace = traces.get_trace(store, 1)
         assert trace.output == "o" and trace.flag is None  # column added by v2
+        assert trace.copied_from is None  # column added by v3
+        assert runs.stages(store, 1) == [] and store.query("SELECT * FROM studies") == []
         runs.mark_unit(store, 1, "s", "k")  # table added by v2
         assert runs.finished_units(store, 1, "s") == {"k"}
 

@@ -29,6 +29,10 @@ class StageSpec:
     run: Callable[[StageContext], None]
     params: type[BaseModel]
     help: str
+    # The recipe sections the stage's results depend on (engine.studies.reuse.SECTIONS:
+    # dataset, seed, teacher, student, training, evaluation); None: all of them. Its own
+    # parameters and every earlier stage's inputs always count.
+    reads: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ class Stage:
     finished_at: str | None
     seconds: float
     error: str | None
+    input_key: str | None = None  # content key of the stage's inputs (engine.studies.reuse)
+    reused_from: int | None = None  # the run whose results this stage copied
 
 
 def _run(row: sqlite3.Row) -> Run:

@@ -134,7 +134,38 @@ def _v2_units_and_flags(db: sqlite_utils.Database) -> None:
     db.table("traces").add_column("flag", str)
 
 
-MIGRATIONS: list[Migration] = [_v1_core, _v2_units_and_flags]
+def _v3_studies_and_reuse(db: sqlite_utils.Database) -> None:
+    """Version 3: studies (arms x seeds as one experiment) and stage reuse between runs.
+
+    ``studies`` holds a study file's snapshot and its status; ``study_runs`` one row per arm
+    and seed, pointing at the run that does it (all runs are created with the study, in one
+    transaction, so a resumed study never makes a run twice). ``stages.input_key`` is the
+    content key of everything a stage depends on; ``stages.reused_from`` names the run that
+    computed a stage this run copied instead of recomputing; ``traces.copied_from`` the
+    original trace of a copy (so parent links of later copies can be remapped).
+    """
+    db.table("studies").create(
+        {
+            "id": int, "name": str, "spec_yaml": str, "spec_hash": str, "spec_path": str,
+            "status": str, "created_at": str, "started_at": str, "finished_at": str,
+            "error": str, "pid": int,
+        },
+        pk="id", not_null={"name", "spec_yaml", "status"},
+    )
+    db.table("study_runs").create(
+        {"study_id": int, "position": int, "arm": str, "seed": int, "run_id": int},
+        pk=("study_id", "position"),
+        foreign_keys=[("study_id", "studies", "id"), ("run_id", "runs", "id")],
+        not_null={"arm", "seed", "run_id"},
+    )
+    db.table("study_runs").create_index(["study_id", "arm", "seed"], unique=True)
+    db.table("stages").add_column("input_key", str)
+    db.table("stages").add_column("reused_from", int)
+    db.table("stages").create_index(["input_key"])
+    db.table("traces").add_column("copied_from", int)
+
+
+MIGRATIONS: list[Migration] = [_v1_core, _v2_units_and_flags, _v3_studies_and_reuse]
 LATEST_VERSION = len(MIGRATIONS)
 
 

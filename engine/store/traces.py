@@ -58,6 +58,7 @@ class Trace:
     verdict: str | None
     flag: str | None
     created_at: str
+    copied_from: int | None = None  # the original trace, when a reused stage copied it
     steps: list[Step] = field(default_factory=list)
 
 

@@ -30,8 +30,9 @@ PARADIGM = Paradigm(
     default_recipe="explain-demo.yaml",
     stages=(
         StageSpec("explain", explain, P.ExplainParams, "Teacher writes a 4-section editorial "
-                  "of each oracle program."),
-        StageSpec("weight", weight, P.WeightParams, "Per-example training weights."),
+                  "of each oracle program.", reads=("dataset", "seed", "teacher")),
+        StageSpec("weight", weight, P.WeightParams, "Per-example training weights.",
+                  reads=("dataset",)),
         StageSpec("train", train, P.TrainParams, "QLoRA SFT of the Reasoner."),
         StageSpec("plan", plan, P.PlanParams, "Sample M plans per evaluation problem."),
         StageSpec("code", code, P.CodeParams, "The Coder writes T programs per plan."),

@@ -147,6 +147,7 @@ def code(ctx: StageContext) -> None:
                           k=p.codes_per_plan, temperature=p.temperature, top_p=1.0,
                           max_new_tokens=p.max_tokens, seed=ctx.recipe.seed + start,
                           batch_size=size)
+            ctx.metric("cost/student_gen_tokens", float(sum(s.tokens for o in outs for s in o)))
             for unit, samples in zip(chunk, outs, strict=True):
                 store(unit, [s.text for s in samples],
                       [{"usage": {"tokens_out": s.tokens, "model": ctx.recipe.student.model},

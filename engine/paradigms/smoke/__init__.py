@@ -3,11 +3,15 @@
 Stage `echo` stores each item's worked solution as a trace, one step per line; `check`
 verifies each solution's last number against the gold answer into `evaluations`;
 `summary` records accuracy with a Wilson interval. `delay_s` slows each unit down so
-a test (or a person) can kill the run in the middle of a stage.
+a test (or a person) can kill the run in the middle of a stage; `check.noise` flips a
+share of the verdicts (chosen by item and seed), a stand-in for a noisy verifier that gives
+a study on this paradigm arms that differ. With no model, `echo` records the words of
+each stored text as `cost/student_gen_tokens` so a study's cost axes have something to show.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 
@@ -28,6 +32,8 @@ class EchoParams(BaseModel):
 class CheckParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     answer_field: str = Field("answer", description="Item field holding the gold answer.")
+    noise: float = Field(0.0, ge=0, le=1, description="Share of verdicts flipped, chosen by "
+                         "the item and the seed (a noisy verifier, for studies).")
     delay_s: float = Field(0.0, ge=0, le=60, description="Seconds to wait per item (testing).")
 
 
@@ -50,6 +56,13 @@ def echo(ctx: StageContext) -> None:
         with ctx.commit(unit):
             ctx.trace(role="reference", item_id=item.id, output=text, model="dataset",
                       steps=steps)
+            ctx.metric("cost/student_gen_tokens", float(len(text.split())))
+
+
+def _flipped(item_hash: str, seed: int, noise: float) -> bool:
+    """Whether the noisy verifier flips this item's verdict (same item and seed: same answer)."""
+    digest = hashlib.sha256(f"{seed}:{item_hash}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < noise
 
 
 def check(ctx: StageContext) -> None:
@@ -64,6 +77,8 @@ def check(ctx: StageContext) -> None:
         predicted = numbers[-1] if numbers else None
         gold = str(item.data.get(params.answer_field, "")).strip()
         passed = predicted is not None and float(predicted) == float(gold)
+        if _flipped(item.item_hash, ctx.recipe.seed, params.noise):
+            passed = not passed
         time.sleep(params.delay_s)
         with ctx.commit(unit):
             traces.add_evaluation(ctx.store, run_id=ctx.run_id, stage=ctx.stage,
@@ -93,8 +108,11 @@ PARADIGM = Paradigm(
                 "reports accuracy. No models: runs in seconds.",
     default_recipe="smoke.yaml",
     stages=(
-        StageSpec("echo", echo, EchoParams, "Store each solution as a trace, one step a line."),
-        StageSpec("check", check, CheckParams, "Check each solution's last number."),
-        StageSpec("summary", summary, SummaryParams, "Accuracy with a Wilson interval."),
+        StageSpec("echo", echo, EchoParams, "Store each solution as a trace, one step a line.",
+                  reads=("dataset",)),
+        StageSpec("check", check, CheckParams, "Check each solution's last number.",
+                  reads=("dataset", "seed")),
+        StageSpec("summary", summary, SummaryParams, "Accuracy with a Wilson interval.",
+                  reads=()),
     ),
 )
