@@ -159,11 +159,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from engine import runner
     from engine.validate import load_recipe
 
-    recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
-    console.print(f"Distillab demo: {recipe}\n"
-                  "Explain-based distillation on the bundled problems, with the embedded "
-                  "SmolLM2-135M as teacher, student and coder (a few minutes on 2 CPU cores; "
-                  "a 135M model solves little, but every stage is real).")
+    if args.paradigm:  # a paradigm's own demo: recipes/<name>-demo.yaml, its header says what
+        recipe = RECIPES_DIR / f"{args.paradigm}-demo.yaml"
+        if not recipe.is_file():
+            known = sorted(p.name.removesuffix("-demo.yaml")
+                           for p in RECIPES_DIR.glob("*-demo.yaml"))
+            raise DistillabError(f"no demo for {args.paradigm!r}",
+                                 f"demos: {', '.join(known)} (or --recipe FILE)")
+        header = [line[1:].strip() for line in
+                  recipe.read_text(encoding="utf-8").splitlines()[:12] if line.startswith("#")]
+        console.print(f"Distillab demo: {recipe}\n" + "\n".join(header))
+    else:
+        recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
+        console.print(f"Distillab demo: {recipe}\n"
+                      "Explain-based distillation on the bundled problems, with the embedded "
+                      "SmolLM2-135M as teacher, student and coder (a few minutes on 2 CPU "
+                      "cores; a 135M model solves little, but every stage is real).")
     loaded = load_recipe(recipe, args.set)
     with ConsoleReporter() as reporter:
         run_id, status = runner.run_recipe(loaded, args.db, on_event=reporter)
@@ -242,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=None, help="output file (default: beside the db)")
     p.set_defaults(func=cmd_export)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
+    p.add_argument("paradigm", nargs="?", default=None,
+                   help="a paradigm's own demo (e.g. reer: recipes/reer-demo.yaml)")
     p.add_argument("--recipe", type=Path, default=None,
                    help="another recipe to run as the demo (default: recipes/explain-demo.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
