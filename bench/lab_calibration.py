@@ -51,7 +51,7 @@ def run_point(db: Path, dials: dict[str, int], rows: int, most: int, test: int, 
         f"evaluation.limit={test}", "stages.solve.source=gold",
         f"stages.baseline.enabled={str(baseline).lower()}",
         f"stages.train.max_rows={max(rows, 1)}", f"training.epochs={epochs}",
-        f"evaluation.max_new_tokens={24 + 22 * dials['ops']}",
+        f"evaluation.max_new_tokens={20 + 14 * dials['ops']}", "stages.evaluate.batch_size=40",
     ]
     loaded = load_recipe(ROOT / "recipes" / "cot-lab.yaml", overrides)
     t0 = time.monotonic()

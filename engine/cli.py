@@ -1,5 +1,5 @@
-"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher, lab,
-gui.
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher,
+lab, gui.
 
 Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
 can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
@@ -159,23 +159,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from engine import runner
     from engine.validate import load_recipe
 
-    if args.paradigm:  # a paradigm's own demo: recipes/<name>-demo.yaml, its header says what
+    if args.paradigm:  # a paradigm's own demo: recipes/<name>-demo.yaml
         recipe = RECIPES_DIR / f"{args.paradigm}-demo.yaml"
         if not recipe.is_file():
             known = sorted(p.name.removesuffix("-demo.yaml")
                            for p in RECIPES_DIR.glob("*-demo.yaml"))
-            raise DistillabError(f"no demo for {args.paradigm!r}",
-                                 f"demos: {', '.join(known)} (or --recipe FILE)")
-        header = [line[1:].strip() for line in
-                  recipe.read_text(encoding="utf-8").splitlines()[:12] if line.startswith("#")]
-        console.print(f"Distillab demo: {recipe}\n" + "\n".join(header))
+            raise DistillabError(f"no demo for {args.paradigm!r} ({recipe} does not exist)",
+                                 f"use one of: {', '.join(known)}")
     else:
         recipe = args.recipe or RECIPES_DIR / "explain-demo.yaml"
-        console.print(f"Distillab demo: {recipe}\n"
-                      "Explain-based distillation on the bundled problems, with the embedded "
-                      "SmolLM2-135M as teacher, student and coder (a few minutes on 2 CPU "
-                      "cores; a 135M model solves little, but every stage is real).")
     loaded = load_recipe(recipe, args.set)
+    console.print(f"Distillab demo: {recipe}\n" + (
+        "Explain-based distillation on the bundled problems, with the embedded "
+        "SmolLM2-135M as teacher, student and coder (a few minutes on 2 CPU cores; "
+        "a 135M model solves little, but every stage is real)."
+        if recipe.name == "explain-demo.yaml" else loaded.recipe.description))
     with ConsoleReporter() as reporter:
         run_id, status = runner.run_recipe(loaded, args.db, on_event=reporter)
     from engine.report import run_report
@@ -188,16 +186,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return _exit_code(status)
 
 
-def cmd_lab(args: argparse.Namespace) -> int:
-    from engine.lab.cli import run_lab_verb
-
-    return run_lab_verb(args, console)
-
-
 def cmd_study(args: argparse.Namespace) -> int:
     from engine.studies.cli import run_study_verb
 
     return run_study_verb(args, console)
+
+
+def cmd_lab(args: argparse.Namespace) -> int:
+    from engine.lab.cli import run_lab_verb
+
+    return run_lab_verb(args, console)
 
 
 def cmd_gui(args: argparse.Namespace) -> int:
@@ -254,7 +252,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
     p.add_argument("paradigm", nargs="?", default=None,
-                   help="a paradigm's own demo (e.g. reer: recipes/reer-demo.yaml)")
+                   help="run this paradigm's demo (recipes/<name>-demo.yaml, e.g. "
+                        "supercorrect); default: the explain demo")
     p.add_argument("--recipe", type=Path, default=None,
                    help="another recipe to run as the demo (default: recipes/explain-demo.yaml)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

@@ -155,6 +155,21 @@ def map_fields(records: Iterable[dict[str, Any]], fields: dict[str, str],
     return mapped
 
 
+def keep_records(records: list[dict[str, Any]], keep: dict[str, list[Any]],
+                 where: str) -> list[dict[str, Any]]:
+    """The records whose every ``keep`` column holds one of its listed values."""
+    for n, record in enumerate(records, start=1):
+        missing = [c for c in keep if c not in record]
+        if missing:
+            raise DataError(f"{where}: record {n} has no field {missing[0]!r} (in dataset.keep)",
+                            f"fields present: {', '.join(sorted(record))}; fix dataset.keep")
+    kept = [r for r in records if all(r[c] in values for c, values in keep.items())]
+    if not kept:
+        raise DataError(f"{where}: dataset.keep {keep} leaves no records",
+                        "check the values against the data (they must match exactly)")
+    return kept
+
+
 def content_hash(value: Any) -> str:
     return hashlib.sha256((to_json(value) or "").encode()).hexdigest()
 
@@ -200,6 +215,8 @@ def load_dataset(store: Store, spec: DatasetSpec, seed: int,
         source = where = str(path)
     if not records:
         raise DataError(f"{where}: no records", "point dataset.path at a non-empty file")
+    if spec.keep:
+        records = keep_records(records, spec.keep, where)
     if spec.limit:
         records = records[: spec.limit]
     mapped = map_fields(records, spec.fields, where)

@@ -78,6 +78,10 @@ class DatasetSpec(_Model):
     split_field: str | None = Field(None, description="Use this column's values "
                                     "(train/validation/test) instead of random fractions.")
     limit: int | None = Field(None, gt=0, description="Read only the first N records.")
+    keep: dict[str, list[Any]] = Field(
+        default_factory=dict, description="Keep only the records whose column has one of "
+        "these values (read before the field mapping and before limit), e.g. {level: [Level "
+        "1, Level 2, Level 3]} for MATH levels 1-3.")
 
     @field_validator("split")
     @classmethod

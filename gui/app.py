@@ -38,10 +38,11 @@ from gui.monitor_view import MonitorView
 from gui.settings import SettingsView
 from gui.setup_view import SetupView
 from gui.studies_view import StudiesView
+from gui.supercorrect_view import PairsView
 from gui.theme import app_icon, apply_theme
 from gui.traces_view import TracesView
 
-PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Settings")
+PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Settings")
 ABOUT = """<h3>Distillab</h3>
 <p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
 step-level comparison, all in one SQLite file per project.</p>
@@ -106,10 +107,12 @@ class MainWindow(QMainWindow):
         self.traces_view = TracesView(db_path)
         self.compare_view = CompareView(db_path)
         self.studies_view = StudiesView(db_path)
+        self.pairs_view = PairsView(db_path)
         for view in (self.setup_view, self.monitor_view, self.traces_view, self.compare_view,
-                     self.studies_view, self.settings_view):
+                     self.studies_view, self.pairs_view, self.settings_view):
             self.stack.addWidget(view)
         self.studies_view.item_requested.connect(self.open_item_traces)
+        self.pairs_view.item_requested.connect(self.open_item_traces)
         self.studies_view.resume_requested.connect(
             lambda study_id: self.start_job(JobSpec(str(self.db_path), resume_study_id=study_id)))
         self.setup_view.run_requested.connect(self.start_job)
@@ -185,6 +188,8 @@ class MainWindow(QMainWindow):
         if name == "Compare" and self._stale["Compare"]:
             self._stale["Compare"] = False
             self.compare_view.refresh()
+        if name == "Pairs":
+            self.pairs_view.reload()
         if name == "Studies" and self._stale["Studies"]:
             self._stale["Studies"] = False
             self.studies_view.refresh()

@@ -150,3 +150,16 @@ def test_ask_units_on_budget_stop_stores_the_answered_units_then_stops(tmp_path,
     assert 0 < len(stored) < 8
     assert finished == set(stored)  # what was answered is committed, nothing else
     assert paid >= len(stored)
+
+
+def test_sft_on_splits_refuses_to_train_on_nothing_with_the_callers_message(tmp_path, db_path,
+                                                                            data):
+    from engine.errors import DistillabError
+
+    asked: list[str] = []
+    with Store(db_path) as store:
+        ctx = _context(store, tmp_path, _cot_text(data), "train", [])
+        with pytest.raises(DistillabError, match="nothing here"):
+            B.sft_on_splits(ctx, lambda split: asked.append(split) or [], what="rows",
+                            empty=DistillabError("nothing here", "fix it"))
+    assert asked == ["train"]  # the validation rows are not even read

@@ -173,3 +173,9 @@ def test_lab_teacher_runs_alone_and_answers_over_http(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_demo_of_a_paradigm_without_one_names_the_demos_there_are(db_path, capsys):
+    assert main(["demo", "nosuch", "--db", str(db_path)]) == 1
+    err = capsys.readouterr().err
+    assert "no demo for 'nosuch'" in err and "supercorrect" in err and "explain" in err

@@ -123,3 +123,18 @@ def test_hub_loader_reads_a_local_folder_through_the_datasets_library(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(DataError, match="data file not found"):
         read_records(tmp_path / "none.jsonl")
+
+
+def test_keep_filters_records_by_column_values_before_limit(tmp_path, db_path):
+    rows = [{"q": f"question {i}", "a": str(i), "level": f"Level {i % 5 + 1}"} for i in range(20)]
+    path = write_jsonl(tmp_path / "d.jsonl", rows)
+    spec = DatasetSpec(path=str(path), keep={"level": ["Level 1", "Level 3"]}, limit=6,
+                       split={"train": 1.0})
+    with Store(db_path) as store:
+        stored = items.get_items(store, load_dataset(store, spec, seed=0))
+    assert sorted(int(it.data["a"]) for it in stored) == [0, 2, 5, 7, 10, 12]
+    for keep, message in (({"lvl": ["Level 1"]}, "record 1 has no field 'lvl'"),
+                          ({"level": ["Level 9"]}, "leaves no records")):
+        with Store(db_path) as store, pytest.raises(DataError) as info:
+            load_dataset(store, DatasetSpec(path=str(path), keep=keep), seed=0)
+        assert message in str(info.value)

@@ -213,3 +213,49 @@ def test_examples_cut_off_by_max_length_are_a_clear_error(tiny, tmp_path):
     with pytest.raises(DistillabError, match=r"raise student\.max_length to at least"):
         train_sft(rows, student=_student(tiny, "none").model_copy(update={"max_length": 16}),
                   training=_training(max_steps=1), out_dir=tmp_path / "out")
+
+
+def test_dpo_continuation_drops_the_end_of_text_after_the_answers(tiny, tmp_path):
+    from engine.student.load import load_student
+    from engine.student.train import make_dpo_trainer
+
+    student = _student(tiny, "none")
+    rows = [{"prompt": "What is 2 plus 3? Step 1:", "chosen": " 2 + 3 = 5.",
+             "rejected": " 2 + 3 = 6."}] * 2
+    ends = {}
+    for continuation in (False, True):
+        model, tok = load_student(student, for_training=True)
+        trainer = make_dpo_trainer(model, tok, rows, student=student, training=_training(),
+                                   out_dir=tmp_path / str(continuation), log=lambda _m: None,
+                                   continuation=continuation)
+        first = trainer.train_dataset[0]
+        ends[continuation] = (first["chosen_ids"][-1], first["rejected_ids"][-1])
+        assert tok.decode(first["chosen_ids"]).startswith(" 2 + 3 = 5.")
+    assert ends[False] == (tok.eos_token_id, tok.eos_token_id)
+    assert tok.eos_token_id not in ends[True]
+
+
+def test_a_dpo_trainer_rebuilt_on_the_same_model_keeps_the_first_reference(tiny, tmp_path):
+    """What the out-of-memory retry does: a second trainer on a model that already holds
+    TRL's frozen "ref" adapter keeps that reference, not a copy of the moved policy."""
+    import torch
+
+    from engine.student.load import load_student
+    from engine.student.train import make_dpo_trainer, train_sft
+
+    student = _student(tiny, "none")
+    sft = train_sft(sft_rows(8), student=student, training=_training(max_steps=2, save_steps=2),
+                    out_dir=tmp_path / "sft")
+    model, tok = load_student(student, for_training=True, adapter=sft.adapter_dir)
+    make_dpo_trainer(model, tok, dpo_rows(4), student=student, training=_training(),
+                     out_dir=tmp_path / "a", log=lambda _m: None)
+    first = {n: p.detach().clone() for n, p in model.named_parameters() if ".ref." in n}
+    with torch.no_grad():  # the policy moves (as training would)
+        for n, p in model.named_parameters():
+            if ".default." in n and "lora_B" in n:
+                p.add_(1.0)
+    trainer = make_dpo_trainer(model, tok, dpo_rows(4), student=student, training=_training(),
+                               out_dir=tmp_path / "b", log=lambda _m: None)
+    again = {n: p for n, p in trainer.model.named_parameters() if ".ref." in n}
+    assert first and first.keys() == again.keys()
+    assert all(torch.equal(first[n], again[n]) for n in first)

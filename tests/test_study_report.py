@@ -80,6 +80,7 @@ def test_study_list_show_validate_and_resume(project, capsys, tmp_path, monkeypa
     assert "stages computed 14, reused 4" in out  # echo computed per seed, copied twice each
     assert "echo (1)" in out and "echo (4)" in out
     assert "noisy − exact" in out and "McNemar exact" in out and "paired t over seeds" in out
+    assert "wall time per stage" in out
     assert main(["study", "resume", "1", "--db", str(project)]) == 1
     assert "already completed" in capsys.readouterr().err
     assert main(["study", "show", "7", "--db", str(project)]) == 1
@@ -113,6 +114,7 @@ def test_markdown_report_has_the_tables_and_real_plots(project, capsys):
         assert head in text
     assert "| noisy | 1 | 5 | completed | echo (run 4) |" in text
     assert "Shared work: 14 stages computed, 4 reused" in text
+    assert "| arm | echo | check | summary |" in text  # wall time per stage
     assert "Not plotted (zero for every arm): teacher tokens (in + out)." in text
     images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
     assert len(images) == 2 * 2 + 2 * 2  # per comparison: arms, diffs, 2 cost axes

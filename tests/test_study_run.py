@@ -124,6 +124,7 @@ def test_two_arms_two_seeds_share_the_echo_stage_and_report_paired_stats(
         # the copied echo stage costs the noisy arm what it cost the run that computed it
         assert a.costs["noisy"]["student_gen_tokens"].mean == \
             a.costs["exact"]["student_gen_tokens"].mean > 0
+        assert a.stage_seconds["noisy"]["echo"].mean == a.stage_seconds["exact"]["echo"].mean
         with pytest.raises(Exception, match="already completed"):
             study_runner.resume_study(1, db_path)
 

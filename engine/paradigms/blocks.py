@@ -8,7 +8,8 @@
 - student sampling with verification by a task kind, with the generated tokens counted as
   the cost axis ``cost/student_gen_tokens`` (``sample_verified``);
 - SFT / DPO training from rows with the stage's events, checkpoints and artifact
-  (``train_stage``);
+  (``train_stage``), and SFT on a split's rows validated on the validation split's
+  (``sft_on_splits``);
 - accuracy with a Wilson interval as metrics and a log line (``report_accuracy``), and the
   whole "evaluate the student on the evaluation split" stage body (``evaluate_student``).
 
@@ -24,7 +25,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from engine.errors import DistillabError
 from engine.metrics import Estimate, accuracy
+from engine.recipes import TrainingSpec
 from engine.stage import StageContext, Unit
 from engine.store import StepIn, runs, traces
 from engine.store.items import Item
@@ -165,9 +168,12 @@ def load_for_inference(ctx: StageContext, adapter: Path | None) -> tuple[Any, An
 def sample_verified(ctx: StageContext, model: Any, tokenizer: Any, items: Sequence[Item],
                     prompts: Sequence[Messages], *, task: str, k: int, temperature: float,
                     max_new_tokens: int, top_p: float = 1.0, batch_size: int = 8,
-                    stop: Sequence[str] = (), seed: int = 0) -> list[list[Checked]]:
+                    stop: Sequence[str] = (), seed: int = 0,
+                    answer_of: Callable[[str], str] | None = None) -> list[list[Checked]]:
     """k student samples per item, each verified by the task kind against the item's
-    fields; records the generated tokens as ``cost/student_gen_tokens``."""
+    fields (``answer_of``: verify what it reads out of each sample, e.g. the text of an
+    ``<Answer>`` tag, instead of the whole sample); records the generated tokens as
+    ``cost/student_gen_tokens``."""
     from engine.student import sample
     from engine.tasks import get_task
 
@@ -177,7 +183,8 @@ def sample_verified(ctx: StageContext, model: Any, tokenizer: Any, items: Sequen
     result: list[list[Checked]] = []
     generated = 0
     for item, samples in zip(items, outs, strict=True):
-        verdicts = checker.verify_many([s.text for s in samples], [item.data] * len(samples))
+        verdicts = checker.verify_many([answer_of(s.text) if answer_of else s.text
+                                        for s in samples], [item.data] * len(samples))
         result.append([Checked(s.text, s.tokens, s.finish_reason, v.passed, v.predicted,
                                v.as_details()) for s, v in zip(samples, verdicts, strict=True)])
         generated += sum(s.tokens for s in samples)
@@ -218,21 +225,25 @@ def train_stage(ctx: StageContext, rows: list[dict[str, Any]], *,
                 eval_rows: list[dict[str, Any]] | None = None, kind: str = "sft",
                 folder: str | None = None, init_adapter: Path | None = None,
                 beta: float = 0.1, metric_prefix: str = "train",
-                meta: dict[str, Any] | None = None, step: int | None = None) -> Path:
+                meta: dict[str, Any] | None = None, step: int | None = None,
+                training: TrainingSpec | None = None, continuation: bool = False) -> Path:
     """Train the student on rows (SFT: prompt/completion[/weight]; DPO: prompt/chosen/
     rejected) into ``<run files>/<folder>``, resuming from its checkpoints, with loss, lr and
     progress as the stage's events; register the adapter as an artifact and record the
     trained tokens as ``cost/train_tokens`` (once per ``step``: a stage that trains several
-    times, e.g. once a round, passes the round). Returns the adapter folder."""
+    times, e.g. once a round, passes the round). ``training`` replaces the recipe's training
+    section (a stage with its own learning rate or epochs, e.g. DPO after SFT); DPO with
+    ``continuation``: the answers continue a text (one step inside a solution), so no
+    end-of-text token follows them. Returns the adapter folder."""
     from engine.student import train_dpo, train_sft
 
     out_dir = ctx.files / (folder or ctx.stage)
     common: dict[str, Any] = dict(
-        student=ctx.recipe.student, training=ctx.recipe.training, out_dir=out_dir,
+        student=ctx.recipe.student, training=training or ctx.recipe.training, out_dir=out_dir,
         eval_rows=eval_rows or None, should_stop=ctx.cancel_requested, on_log=ctx.log,
         seed=ctx.recipe.seed, init_adapter=init_adapter,
         on_event=lambda name, value, step: _train_event(ctx, metric_prefix, name, value, step))
-    result = (train_dpo(rows, beta=beta, **common) if kind == "dpo"
+    result = (train_dpo(rows, beta=beta, continuation=continuation, **common) if kind == "dpo"
               else train_sft(rows, **common))
     tokens = result.metrics.get("num_tokens")
     seen = ctx.store.one("SELECT 1 FROM metrics WHERE run_id = ? AND stage = ? AND name = ? "
@@ -242,6 +253,20 @@ def train_stage(ctx: StageContext, rows: list[dict[str, Any]], *,
     runs.add_artifact(ctx.store, ctx.run_id, "adapter", result.adapter_dir,
                       {"stage": ctx.stage, "examples": len(rows), "kind": kind, **(meta or {})})
     return result.adapter_dir
+
+
+def sft_on_splits(ctx: StageContext, rows_for: Callable[[str], list[dict[str, Any]]], *,
+                  what: str, empty: DistillabError, limit: int | None = None) -> Path:
+    """SFT on ``rows_for("train")`` (at most ``limit``), validating on
+    ``rows_for("validation")``; ``empty`` is raised when there is nothing to train on."""
+    rows = rows_for("train")
+    rows = rows[:limit] if limit else rows
+    if not rows:
+        raise empty
+    eval_rows = rows_for("validation")
+    ctx.log(f"training the student on {len(rows)} {what}"
+            f"{f', validating on {len(eval_rows)}' if eval_rows else ''}")
+    return train_stage(ctx, rows, eval_rows=eval_rows)
 
 
 # -- accuracy --------------------------------------------------------------------------------
@@ -265,13 +290,15 @@ def report_accuracy(ctx: StageContext, passed: Sequence[bool], name: str = "accu
 def evaluate_student(ctx: StageContext, *, adapter: Path | None, prompt_for: Callable[[Item], Messages],
                      task: str, role: str = "student", metric: str = "accuracy",
                      what: str = "", batch_size: int = 8,
-                     steps_for: Callable[[str], list[StepIn]] | None = None) -> Estimate:
+                     steps_for: Callable[[str], list[StepIn]] | None = None,
+                     answer_of: Callable[[str], str] | None = None,
+                     stop: Sequence[str] = ()) -> Estimate:
     """The evaluation stage every answer-checked paradigm has: the student (with ``adapter``,
     or the base model when None) answers each evaluation item ``evaluation.samples`` times
     (``evaluation.temperature``), each answer is verified, stored as a trace with its
     ``evaluations`` row, and committed item by item; then accuracy of sample 0 with a
     Wilson CI (and pass@k for the recipe's k) is reported from the store, so a resumed
-    stage reports the same numbers."""
+    stage reports the same numbers. ``answer_of`` and ``stop`` as for ``sample_verified``."""
     spec = ctx.recipe.evaluation
     items = eval_items(ctx)
     pending = list(ctx.pending(items, key=lambda it: it.item_hash))
@@ -282,7 +309,8 @@ def evaluate_student(ctx: StageContext, *, adapter: Path | None, prompt_for: Cal
             checked = sample_verified(ctx, model, tokenizer, [u.value for u in group], prompts,
                                       task=task, k=spec.samples, temperature=spec.temperature,
                                       max_new_tokens=spec.max_new_tokens,
-                                      batch_size=batch_size, seed=ctx.recipe.seed)
+                                      batch_size=batch_size, seed=ctx.recipe.seed,
+                                      answer_of=answer_of, stop=stop)
             for unit, prompt, answers in zip(group, prompts, checked, strict=True):
                 with ctx.commit(unit):
                     for j, answer in enumerate(answers):

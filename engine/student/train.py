@@ -184,18 +184,54 @@ def make_dpo_trainer(model: Any, tokenizer: Any, rows: Sequence[dict[str, Any]],
                      student: StudentSpec, training: TrainingSpec, out_dir: Path,
                      eval_rows: Sequence[dict[str, Any]] | None = None, batch: int | None = None,
                      accum: int | None = None, seed: int = 0, callbacks: Sequence[Any] = (),
-                     log: LogFn = print, beta: float = 0.1) -> Any:
-    """The configured DPOTrainer; the reference model is the base with the adapter disabled."""
+                     log: LogFn = print, beta: float = 0.1, continuation: bool = False) -> Any:
+    """The configured DPOTrainer. The reference model: a fresh adapter's base (adapter
+    disabled); a model that continues a saved adapter gets a frozen copy of it as TRL's
+    "ref" adapter, so the reference is the policy DPO starts from (TRL 1.16's DPOTrainer,
+    for a PeftModel passed without a peft_config). ``continuation``: the answers continue
+    a text, so the end-of-text token TRL appends to plain-text answers is dropped again."""
     from trl.trainer.dpo_config import DPOConfig
     from trl.trainer.dpo_trainer import DPOTrainer
 
     config = DPOConfig(**_args(training, student, out_dir, batch or training.batch_size,
                                accum or training.grad_accum, seed, bool(eval_rows), log),
                        beta=beta)
-    return DPOTrainer(model=model, args=config, processing_class=tokenizer,
-                      train_dataset=_dpo_dataset(rows),
-                      eval_dataset=_dpo_dataset(eval_rows) if eval_rows else None,
-                      callbacks=list(callbacks))
+    # A retry (after an out-of-memory) builds a new trainer on the same model: TRL would add
+    # its "ref" adapter again (an error), copied from the half-trained one. Keep the first.
+    ref = {n: p.detach().clone() for n, p in model.named_parameters() if ".ref." in n}
+    if ref:
+        model.delete_adapter("ref")
+    trainer = DPOTrainer(model=model, args=config, processing_class=tokenizer,
+                         train_dataset=_dpo_dataset(rows),
+                         eval_dataset=_dpo_dataset(eval_rows) if eval_rows else None,
+                         callbacks=list(callbacks))
+    if ref:
+        import torch
+
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name in ref:
+                    param.copy_(ref[name])
+    if continuation:
+        trainer.train_dataset = _without_eos(trainer.train_dataset, tokenizer.eos_token_id)
+        if trainer.eval_dataset is not None:
+            trainer.eval_dataset = _without_eos(trainer.eval_dataset, tokenizer.eos_token_id)
+    return trainer
+
+
+def _without_eos(dataset: Any, eos: int | None) -> Any:
+    """Tokenised DPO pairs without the end-of-text token TRL appends to plain-text answers:
+    for a pair that is one step inside a longer text, that token would teach the model to
+    stop after the step (it is never the same context in chosen and rejected, so it does
+    not cancel out of the DPO margin)."""
+    def drop(example: dict[str, Any]) -> dict[str, Any]:
+        for key in ("chosen_ids", "rejected_ids"):
+            ids = list(example[key])
+            if len(ids) > 1 and ids[-1] == eos:
+                example[key] = ids[:-1]
+        return example
+
+    return dataset.map(drop)
 
 
 TrainerFactory = Callable[..., Any]
@@ -347,10 +383,13 @@ def train_dpo(rows: Sequence[dict[str, Any]], *, student: StudentSpec, training:
               out_dir: Path, eval_rows: Sequence[dict[str, Any]] | None = None,
               on_event: EventFn | None = None, should_stop: Callable[[], bool] | None = None,
               on_log: LogFn | None = None, seed: int = 0, beta: float = 0.1,
-              callbacks: Sequence[Any] = (), init_adapter: Path | None = None) -> TrainResult:
-    """Direct preference optimisation on prompt/chosen/rejected rows (reference = the model
-    with its adapter disabled, i.e. the base); ``init_adapter`` starts from a saved adapter."""
+              callbacks: Sequence[Any] = (), init_adapter: Path | None = None,
+              continuation: bool = False) -> TrainResult:
+    """Direct preference optimisation on prompt/chosen/rejected rows; ``init_adapter``
+    starts from a saved adapter, which is then also the reference (a frozen copy; without
+    it the reference is the base); ``continuation`` as for ``make_dpo_trainer``."""
     return _drive(make_dpo_trainer, rows, student=student, training=training, out_dir=out_dir,
                   eval_rows=eval_rows, on_event=on_event, should_stop=should_stop,
-                  on_log=on_log, seed=seed, callbacks=callbacks, extra={"beta": beta},
+                  on_log=on_log, seed=seed, callbacks=callbacks,
+                  extra={"beta": beta, "continuation": continuation},
                   init_adapter=init_adapter)

@@ -92,6 +92,8 @@ class StudyAnalysis:
     comparisons: list[ComparisonResult]
     correlations: list[CorrelationResult]
     completed_stages: int  # over all the study's runs, reused ones included
+    # arm -> stage -> wall seconds (mean over seeds; a reused stage counts its computing run)
+    stage_seconds: dict[str, dict[str, stats.Interval]] = field(default_factory=dict)
     values: dict[int, Loaded] = field(default_factory=dict)  # comparison index -> per item
 
     @property
@@ -235,7 +237,16 @@ def analyse(store: Store, study_id: int) -> StudyAnalysis:
     study = study_model(record.spec_yaml)
     rows = _run_rows(store, study_id)
     done = _completed(rows)
-    per_run = costs.costs_of(store, [r.run_id for r in rows if r.status == "completed"])
+    completed = [r.run_id for r in rows if r.status == "completed"]
+    per_run = costs.costs_of(store, completed)
+    seconds = costs.stage_seconds(store, completed)
+    by_stage: dict[str, dict[str, stats.Interval]] = {}
+    for arm_spec in study.arms:
+        per_stage: dict[str, list[float]] = {}
+        for run_id in done.get(arm_spec.name, {}).values():
+            for stage, value in seconds.get(run_id, {}).items():
+                per_stage.setdefault(stage, []).append(value)
+        by_stage[arm_spec.name] = {st: stats.seed_interval(v) for st, v in per_stage.items()}
     arm_costs = {arm.name: {axis: stats.seed_interval(
         [per_run[run_id][axis] for run_id in done.get(arm.name, {}).values()])
         for axis in AXES} for arm in study.arms}
@@ -269,7 +280,8 @@ def analyse(store: Store, study_id: int) -> StudyAnalysis:
         "SELECT COUNT(*) FROM stages s JOIN study_runs r ON r.run_id = s.run_id "
         "WHERE r.study_id = ? AND s.status = 'completed'", (study_id,)) or [0])[0])
     return StudyAnalysis(study_id, record.name, record.shown_status, record.error, study, rows,
-                         arm_costs, per_run, results, correlations, completed_stages, loaded)
+                         arm_costs, per_run, results, correlations, completed_stages, by_stage,
+                         loaded)
 
 
 class MatrixRow(NamedTuple):

@@ -195,6 +195,14 @@ def render_show(a: Any) -> RenderableType:
             cost.add_row(arm, *[f"{a.costs[arm][ax].mean:.4g}"
                                 if not math.isnan(a.costs[arm][ax].mean) else "—" for ax in axes])
         parts.append(cost)
+    stages = list(dict.fromkeys(st for per in a.stage_seconds.values() for st in per))
+    if stages:
+        wall = Table("arm", *stages, title="wall time per stage (s, mean over seeds; reused "
+                     "stages count the run that computed them)")
+        for arm in a.arms:
+            per = a.stage_seconds.get(arm, {})
+            wall.add_row(arm, *[f"{per[st].mean:.3g}" if st in per else "—" for st in stages])
+        parts.append(wall)
     for c in a.correlations:
         k = c.corr
         parts.append(f"correlation {c.spec.name} ({c.arm}): {k.method} {k.rho:.3f} "

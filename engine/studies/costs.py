@@ -62,6 +62,20 @@ def costs_of(store: Store, run_ids: list[int]) -> dict[int, dict[str, float]]:
     return out
 
 
+def stage_seconds(store: Store, run_ids: list[int]) -> dict[int, dict[str, float]]:
+    """run -> stage -> seconds, a reused stage counting the run that computed it."""
+    if not run_ids:
+        return {}
+    rows = store.query(
+        "SELECT s.run_id, s.name, COALESCE(o.seconds, s.seconds) FROM stages s LEFT JOIN stages o "
+        "ON o.run_id = s.reused_from AND o.name = s.name "
+        f"WHERE s.run_id IN ({_marks(run_ids)}) ORDER BY s.run_id, s.position", run_ids)
+    out: dict[int, dict[str, float]] = {}
+    for run_id, name, seconds in rows:
+        out.setdefault(int(run_id), {})[str(name)] = float(seconds or 0)
+    return out
+
+
 def run_costs(store: Store, run_id: int) -> dict[str, float]:
     """Every cost axis of one run."""
     return costs_of(store, [run_id])[run_id]

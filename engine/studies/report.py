@@ -129,6 +129,14 @@ def build(a: StudyAnalysis, out: Path) -> list[Block]:
                Block("text", f"Shared work: {computed} stages computed, {reused} reused "
                      "(copied from the run that computed them with the same inputs)."),
                Block("table", rows=tuple(rows))]
+    stages = list(dict.fromkeys(st for per in a.stage_seconds.values() for st in per))
+    if stages:
+        rows = [("arm", *stages)]
+        rows += [(arm, *[_num(a.stage_seconds.get(arm, {})[st].mean, ".3g")
+                         if st in a.stage_seconds.get(arm, {}) else "—" for st in stages])
+                 for arm in a.arms]
+        blocks += [Block("text", "Wall time per stage (s, mean over seeds; a reused stage "
+                         "counts the run that computed it):"), Block("table", rows=tuple(rows))]
     by_comparison: dict[int, list[ComparisonResult]] = {}
     for n, c in enumerate(a.comparisons, start=1):
         blocks += _comparison(a, c, out, n)

@@ -16,12 +16,16 @@ The parsers read the tags as a tree. Only an unambiguous fault is repaired: the 
 tag left open at the very end (a cut-off answer), which is closed there (``repaired``).
 Anything else is flagged with its reason and kept out of training: a step opened inside
 another step, a tag closed out of turn, no steps, steps out of order or repeated, no
-``<Answer>``. Text only: no store, no model.
+``<Answer>``. Writers give the normalised forms the student trains on
+(``render_template``, ``steps_text``, ``step_block``); ``answer_text`` reads the answer to
+verify; ``read_self_correction`` reads a student's prefilled self-correction leniently.
+Text only: no store, no model.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from engine.steps import Piece
@@ -178,3 +182,64 @@ def parse_correction(text: str) -> Correction:
     elif not reason and not answer:
         reason = "no <Answer>...</Answer>"
     return Correction(step, cause, fixed, answer, reason, repaired)
+
+
+# -- writers and lenient readers -----------------------------------------------------------
+
+_ANSWER = re.compile(r"<Answer>\s*(.*?)\s*(?:</Answer>|$)", re.DOTALL | re.IGNORECASE)
+
+
+def answer_text(text: str) -> str:
+    """What to verify: the last ``<Answer>`` tag's text (closed or cut off at the end), or
+    the whole text when there is none."""
+    found = _ANSWER.findall(text)
+    return found[-1].strip() if found else text
+
+
+def step_block(number: int, body: str) -> str:
+    return f"<Step{number}>\n{body.strip()}\n</Step{number}>"
+
+
+def steps_text(steps: Sequence[TemplateStep]) -> str:
+    """Steps in the normalised form, each followed by a newline (a pair's shared prefix)."""
+    return "".join(step_block(s.number, s.text) + "\n" for s in steps)
+
+
+def render_template(template: Template) -> str:
+    """A usable template in the normalised form the student learns (a repaired one closed)."""
+    parts = [steps_text(template.steps).rstrip("\n")]
+    if template.generalized is not None:
+        parts.append(f"<Generalized>{template.generalized}</Generalized>")
+    parts.append(f"<Answer>{template.answer}</Answer>")
+    return "\n".join(parts)
+
+
+def correction_block(number: int, cause: str | None, correction: str) -> str:
+    """Step ``number`` corrected: with its ``<Cause>`` (the meta-information) when given."""
+    body = f"<Cause>{cause.strip()}</Cause>\n" if cause else ""
+    return step_block(number, f"{body}<Correction>{correction.strip()}</Correction>")
+
+
+def self_correction_prefill(number: int) -> str:
+    """What the student's self-correction answer starts with: its cause for step ``number``."""
+    return f"<Step{number}>\n<Cause>"
+
+
+_OPEN_OR_CLOSE = re.compile(r"</?(?:Step\s*\d+|Key|Generalized|Answer|Cause|Correction)\s*>",
+                            re.IGNORECASE)
+
+
+def _lenient(text: str, tag: str) -> str | None:
+    """The text after ``<tag>`` up to its close or the next tag (None if never opened)."""
+    opened = re.search(rf"<{tag}\s*>", text, re.IGNORECASE)
+    if opened is None:
+        return None
+    rest = text[opened.end():]
+    close = _OPEN_OR_CLOSE.search(rest)
+    return (rest[:close.start()] if close else rest).strip() or None
+
+
+def read_self_correction(text: str) -> tuple[str | None, str | None]:
+    """A student's self-correction (its prefill included) read leniently: the cause and the
+    correction, each up to its closing tag or the next tag; None where it wrote none."""
+    return _lenient(text, "Cause"), _lenient(text, "Correction")

@@ -1,0 +1,176 @@
+"""supercorrect end to end on the lab: the scripted lab teacher over real HTTP, the tiny
+student, real SQLite; kill -9 inside `correct` and inside `dpo`, then resume.
+
+The tiny random student writes no template, so its solve stage is replaced by one that
+stores scripted template solutions, wrong from step 1, 2 or 3 (tests/supercorrect_fixtures):
+everything after it runs for real (teacher corrections and inspector rounds, the tiny
+student's self-corrections, pairs, TRL DPO, evaluation). After the resume the run must hold
+every correction once, the pairs with their source traces, and a DPO adapter trained from
+the HSFT adapter against the HSFT student as reference, whose reload generates exactly what
+the evaluate stage stored."""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from engine import runner
+from engine.paradigms import PARADIGMS
+from engine.paradigms.supercorrect import formats as F
+from engine.store import Store, runs, traces
+
+from .conftest import ROOT
+from .supercorrect_fixtures import count, with_scripted_solve, write_recipe
+from .tiny_model import ensure_tiny_model
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+CHILD = """
+import sys
+from engine.paradigms import PARADIGMS
+from engine.cli import main
+from tests.supercorrect_fixtures import with_scripted_solve
+PARADIGMS["supercorrect"] = with_scripted_solve(PARADIGMS["supercorrect"])
+sys.exit(main(sys.argv[1:]))
+"""
+
+READY = {
+    "correct": lambda db, files: count(db, "SELECT COUNT(*) FROM units WHERE stage = 'correct'") >= 2,
+    "dpo": lambda db, files: any(files.glob("run-1/dpo/checkpoint-1/trainer_state.json")),
+}
+
+
+def _run_and_kill(recipe: Path, db_path: Path, stage: str, log: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, "run", str(recipe), "--db",
+                             str(db_path)], env=env, cwd=ROOT, stdout=log.open("w"),
+                            stderr=subprocess.STDOUT)
+    files = db_path.parent / f"{db_path.stem}-files"
+    try:
+        deadline = time.monotonic() + 600
+        while not (db_path.exists() and READY[stage](db_path, files)):
+            assert proc.poll() is None, f"the run ended before the kill:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, "the stage never got under way"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(60)
+    assert proc.returncode == -signal.SIGKILL
+    with Store(db_path) as store:
+        assert {s.name: s for s in runs.stages(store, 1)}[stage].status == "running"
+
+
+def _check_corrections(store: Store) -> None:
+    """Each wrong solution corrected once: teacher, inspector child, self-correction; the
+    student's steps judged by the teacher up to the first wrong one."""
+    wrong = [t for t in traces.page_traces(store, run_id=1, stage="solve", limit=100)
+             if t.verdict == "failed"]
+    assert len(wrong) >= 6
+    per_parent = collections.Counter(
+        (t.parent_id, t.role) for t in traces.page_traces(store, run_id=1, stage="correct",
+                                                         limit=1000))
+    for t in wrong:
+        assert per_parent[(t.id, "corrector")] == 1 and per_parent[(t.id, "self-corrector")] == 1
+        steps = [s for s in traces.get_trace(store, t.id).steps if s.kind == "step"]
+        verdicts = [s.verdict for s in steps]
+        k = verdicts.index("wrong") + 1
+        assert verdicts[:k - 1] == ["correct"] * (k - 1) and {s.verdict_by for s in steps[:k]} == {"teacher"}
+    inspectors = traces.page_traces(store, run_id=1, stage="correct", role="inspector", limit=100)
+    parents = {t.id: t for t in traces.page_traces(store, run_id=1, stage="correct", limit=1000)}
+    assert inspectors and all(parents[i.parent_id].role in ("corrector", "inspector")
+                              for i in inspectors)
+    # the lab teacher is deterministic and cached: nothing answered twice
+    answered = store.query("SELECT cache_key, COUNT(*) FROM teacher_calls WHERE run_id = 1 AND "
+                           "error IS NULL GROUP BY cache_key HAVING COUNT(*) > 1")
+    assert len(answered) <= 2  # teacher.concurrency: what may have been on the wire
+
+
+def _check_pairs(store: Store) -> None:
+    pairs = store.query("SELECT * FROM pairs WHERE run_id = 1")
+    assert len(pairs) >= 6
+    ks = set()
+    for p in pairs:
+        meta = json.loads(p["meta"])
+        chosen, rejected = (traces.get_trace(store, p[c]) for c in ("chosen_trace_id",
+                                                                    "rejected_trace_id"))
+        student = traces.get_trace(store, meta["student_trace"])
+        assert chosen.role in ("corrector", "inspector") and rejected.role == "self-corrector"
+        assert rejected.parent_id == student.id and chosen.parsed["final"]
+        k = meta["k"]
+        ks.add(k)
+        assert p["chosen"].startswith(f"<Step{k}>\n<Cause>") and f"</Step{k}>" in p["rejected"]
+        assert meta["prefix"] == F.steps_text(F.parse_template(student.output).steps[:k - 1])
+        assert p["prompt"].endswith(meta["prefix"].rstrip())
+    assert {1, 2, 3} <= ks  # first wrong step at the start, the middle and the end
+
+
+def _check_dpo(store: Store, files: Path) -> None:
+    """Loss logged; the reference is the HSFT student (margin 0 at step 1, the frozen "ref"
+    adapter equal to HSFT's); the adapter moved away from HSFT's."""
+    from safetensors.torch import load_file
+
+    loss = store.query("SELECT value FROM metrics WHERE run_id = 1 AND stage = 'dpo' AND "
+                       "name = 'train/loss'")
+    assert loss and all(row[0] > 0 for row in loss)
+    margins = store.query("SELECT value FROM metrics WHERE run_id = 1 AND stage = 'dpo' AND "
+                          "name = 'train/reward_margin' ORDER BY step")
+    assert margins and abs(margins[0][0]) < 1e-4
+    hsft = load_file(str(files / "hsft" / "adapter" / "adapter_model.safetensors"))
+    ref = load_file(str(files / "dpo" / "adapter" / "ref" / "adapter_model.safetensors"))
+    dpo = load_file(str(files / "dpo" / "adapter" / "adapter_model.safetensors"))
+    assert hsft.keys() == dpo.keys() and set(ref) == set(hsft)
+    assert all((ref[k] == hsft[k]).all() for k in hsft)
+    assert any(not (dpo[k] == hsft[k]).all() for k in hsft)
+
+
+def _check_reload(store: Store, db_path: Path, files: Path) -> None:
+    """The saved DPO adapter, reloaded, generates what the evaluate stage stored."""
+    from engine.paradigms.supercorrect.stages import STOP
+    from engine.student import load_student, sample
+    from engine.validate import parse_recipe
+
+    run = runs.get_run(store, 1)
+    loaded = parse_recipe(run.recipe_yaml, "sc.yaml", db_path.parent)
+    stored = traces.page_traces(store, run_id=1, stage="evaluate", limit=100)
+    model, tok = load_student(loaded.recipe.student, for_training=False,
+                              adapter=files / "dpo" / "adapter")
+    prompts = [[{"role": "user", "content": t.prompt}] for t in stored if t.sample_index == 0]
+    outs = sample(model, tok, prompts, k=2, temperature=0.7, max_new_tokens=24, stop=STOP,
+                  seed=0, batch_size=8)
+    by_item = {(t.item_id, t.sample_index): t.output for t in stored}
+    firsts = [t for t in stored if t.sample_index == 0]
+    for t, samples in zip(firsts, outs, strict=True):
+        assert [s.text for s in samples] == [by_item[(t.item_id, 0)], by_item[(t.item_id, 1)]]
+
+
+@pytest.mark.parametrize("stage", ["correct", "dpo"])
+def test_kill_9_then_resume_gives_the_whole_paradigm(stage, tmp_path, db_path, models_home,
+                                                     monkeypatch):
+    tiny = ensure_tiny_model(models_home)
+    recipe = write_recipe(tmp_path, tiny, latency_s=0.2 if stage == "correct" else 0.0)
+    _run_and_kill(recipe, db_path, stage, tmp_path / "run.log")
+    monkeypatch.setitem(PARADIGMS, "supercorrect", with_scripted_solve(PARADIGMS["supercorrect"]))
+    status = runner.resume(1, db_path)
+    files = db_path.parent / f"{db_path.stem}-files" / "run-1"
+    with Store(db_path) as store:
+        assert status == "completed", runs.get_run(store, 1).error
+        _check_corrections(store)
+        _check_pairs(store)
+        _check_dpo(store, files)
+        metrics = runs.latest_metrics(store, 1)
+        for name in ("accuracy", "accuracy_hsft", "accuracy_template_share",
+                     "accuracy_answer_disagreement", "dpo_lift_points_ci_low", "pairs"):
+            assert name in metrics, name
+        if stage == "dpo":
+            result = json.loads((files / "dpo" / "train_result.json").read_text())
+            assert result["resumed_from"] >= 1  # went on from the checkpoint
+        else:
+            _check_reload(store, db_path, files)
