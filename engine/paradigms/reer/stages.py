@@ -18,9 +18,9 @@ from engine.paradigms.blocks import (
     ask_all,
     chunks,
     params_of,
+    sft_on_splits,
     stage_params,
     stage_traces,
-    train_stage,
 )
 from engine.paradigms.reer import formats
 from engine.paradigms.reer import params as P
@@ -65,15 +65,12 @@ def baseline(ctx: StageContext) -> None:
     if not params_of(ctx, P.BaselineParams).enabled:
         ctx.log("baseline.enabled is false: no no-thinking student to compare with")
         return
-    rows = [{"prompt": student_messages(ctx, it), "completion": reference(it)}
-            for it in ctx.items("train") if reference(it).strip()]
-    if not rows:
-        raise DistillabError("no training items with a reference answer",
-                             "map the answer column with dataset.fields: {reference: ...}")
-    eval_rows = [{"prompt": student_messages(ctx, it), "completion": reference(it)}
-                 for it in ctx.items("validation") if reference(it).strip()]
-    ctx.log(f"training the no-thinking baseline on {len(rows)} query -> answer rows")
-    train_stage(ctx, rows, eval_rows=eval_rows, metric_prefix="baseline")
+    sft_on_splits(ctx, lambda split: [
+        {"prompt": student_messages(ctx, it), "completion": reference(it)}
+        for it in ctx.items(split) if reference(it).strip()],
+        what="query -> answer rows (the no-thinking baseline)",
+        empty=DistillabError("no training items with a reference answer",
+                             "map the answer column with dataset.fields: {reference: ...}"))
 
 
 # -- draft ---------------------------------------------------------------------------------
@@ -229,13 +226,12 @@ def kept_thinking(ctx: StageContext) -> dict[int, str]:
     return {int(t.item_id): t.output or "" for t in kept if t.item_id is not None}
 
 
-def _rows(ctx: StageContext, split: str, thinking: dict[int, str],
-          limit: int | None = None) -> list[dict[str, Any]]:
+def _rows(ctx: StageContext, split: str, thinking: dict[int, str]) -> list[dict[str, Any]]:
     layout = stage_params(ctx, "search", P.SearchParams).layout
     rows = [{"prompt": student_messages(ctx, it),
              "completion": completion(layout, thinking[it.id], reference(it))}
             for it in ctx.items(split) if it.id in thinking]
-    return rows[:limit] if limit else rows
+    return rows
 
 
 def train(ctx: StageContext) -> None:
@@ -244,11 +240,6 @@ def train(ctx: StageContext) -> None:
         ctx.log("train.thinking is false: the student is the no-thinking baseline")
         return
     thinking = kept_thinking(ctx)
-    rows = _rows(ctx, "train", thinking, p.max_rows)
-    if not rows:
-        raise DistillabError("no usable training rows: every thinking was flagged or dropped",
-                             "look at the draft and filter stages' traces (flag column)")
-    eval_rows = _rows(ctx, "validation", thinking)
     trained = [t.parsed or {} for t in stage_traces(ctx, "filter", role="filter")
                if t.item_id in thinking]
     if trained:  # what the student learns from: leakage after drop_leakiest
@@ -257,8 +248,11 @@ def train(ctx: StageContext) -> None:
         for name in ("rouge_l", "ngram_8"):
             ctx.metric(f"leak/trained_{name}_median",
                        float(np.median([float(r[name]) for r in trained])))
-    ctx.log(f"training the student on {len(rows)} query -> thinking + answer rows")
-    train_stage(ctx, rows, eval_rows=eval_rows)
+    sft_on_splits(ctx, lambda split: _rows(ctx, split, thinking),
+                  what="query -> thinking + answer rows", limit=p.max_rows,
+                  empty=DistillabError("no usable training rows: every thinking was flagged "
+                                       "or dropped", "look at the draft and filter stages' "
+                                       "traces (flag column)"))
 
 
 __all__ = ["baseline", "draft", "filter_stage", "kept_thinking", "query", "reference",
