@@ -129,6 +129,9 @@ def read_hub(name: str, config: str | None, split: str) -> list[dict[str, Any]]:
 def _get(record: dict[str, Any], dotted: str) -> Any:
     value: Any = record
     for part in dotted.split("."):
+        if isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]  # a list element by index, e.g. instances.0.output
+            continue
         if not isinstance(value, dict) or part not in value:
             raise KeyError(dotted)
         value = value[part]

@@ -69,7 +69,8 @@ class DatasetSpec(_Model):
                                     "key of the list of records (e.g. examples).")
     fields: dict[str, str] = Field(
         default_factory=dict, description="Paradigm field -> column in the data (dotted for "
-        "nested), e.g. {question: text, answer: answer}.")
+        "nested, a number for a list element), e.g. {question: text, answer: answer} or "
+        "{reference: instances.0.output}.")
     split: dict[str, float] = Field(
         default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
         description="Fractions for train/validation/test (they must add up to 1); shuffled "

@@ -131,7 +131,7 @@ def test_cache_real_token_counts_and_a_distinct_identity(teacher):
     counter = TokenCounter()
     assert first.tokens_out == counter.count(first.text) > 20
     assert first.tokens_in == counter.prompt_tokens(request.messages) > 100
-    assert teacher.identity == "lab:v1?error_rate=0&style=mixed&seed=0"
+    assert teacher.identity == "lab:v2?error_rate=0&style=mixed&seed=0"
     assert first.cost_usd == 0
 
 
@@ -188,7 +188,7 @@ def test_error_rate_over_http_and_other_seeds_slip_elsewhere(tmp_path):
     spec = TeacherSpec(kind="lab", concurrency=16, lab={"error_rate": 0.5, "style": "carry"})
     with Store(tmp_path / "p.db") as store, open_teacher(spec, store=store) as t:
         results = t.chat_many([_ask("cot/solve.j2", question=p.question) for p in problems])
-        assert t.identity == "lab:v1?error_rate=0.5&style=carry&seed=0"
+        assert t.identity == "lab:v2?error_rate=0.5&style=carry&seed=0"
     flags = [not check_chain(p, r.text).correct for p, r in zip(problems, results, strict=True)]
     assert _binomial_ok(sum(flags), 200, 0.5), sum(flags)
     other = LabOptions(error_rate=0.5, style="carry", seed=9)

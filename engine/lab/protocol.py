@@ -17,6 +17,10 @@ from typing import Any
 
 # kind -> the phrase in the prompt that asks for its answer format
 KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # the judge's prompts (engine/tasks/openended.py) come first: the answers they quote
+    # may contain any other format's phrase
+    ("judge.pairwise", re.compile(r"end with \[\[A\]\], \[\[B\]\] or \[\[tie\]\]")),
+    ("judge.rubric", re.compile(r"end with a line exactly like: Score: N")),
     ("reer.edit", re.compile(r"<refine>.*<replace>|<replace>.*<refine>", re.DOTALL)),
     ("reer.draft", re.compile(r"<think>")),
     ("supercorrect.correct", re.compile(r"<Cause>")),

@@ -42,7 +42,7 @@ from engine.lab.chain import (
 from engine.lab.mistakes import STYLES, with_mistake
 from engine.lab.protocol import LabRequest, recognise
 
-VERSION = 1  # bumped when an answer changes, so cached answers of an older teacher are not reused
+VERSION = 2  # bumped when an answer changes, so cached answers of an older teacher are not reused
 
 
 @dataclass(frozen=True)
@@ -289,7 +289,41 @@ def _edit(call: _Call) -> str:
     return f"Analysis: {analysis}\n<refine>\n{better}\n</refine>"
 
 
+# -- the judge (engine/tasks/openended.py's prompts) on the `why` family -----------------
+def _bracketed(call: _Call, label: str, until: str) -> str:
+    found = re.search(rf"\[{re.escape(label)}\]\n(.*?)\n\n(?:{until})", call.request.text,
+                      re.DOTALL)
+    if found is None:
+        raise LabRefusal(f"the judge prompt has no [{label}] section")
+    return found.group(1)
+
+
+def _judged(call: _Call) -> tuple[Parsed, int]:
+    found = why.read_query(_bracketed(call, "Request", r"\["))
+    if found is None:
+        raise LabRefusal("the lab teacher judges only the 'explain why this total is right' "
+                         "family (distillab lab make why); the [Request] is not one of its "
+                         "queries")
+    return found
+
+
+def _judge_rubric(call: _Call) -> str:
+    parsed, total = _judged(call)
+    answer = _bracketed(call, "Answer to rate", r"Explain briefly")
+    score = why.rubric_score(parsed, total, answer)
+    return f"The answer states {score - 1} of 9 parts of the reasoning.\nScore: {score}"
+
+
+def _judge_pairwise(call: _Call) -> str:
+    parsed, total = _judged(call)
+    a = why.quality(parsed, total, _bracketed(call, "Answer A", r"\[Answer B\]"))
+    b = why.quality(parsed, total, _bracketed(call, "Answer B", r"Which answer is better"))
+    verdict = "A" if a > b else "B" if b > a else "tie"
+    return f"A covers {a:.2f} of the reasoning, B {b:.2f}.\n[[{verdict}]]"
+
+
 WRITERS = {
+    "judge.rubric": _judge_rubric, "judge.pairwise": _judge_pairwise,
     "cot.solve": _solve, "answer": _answer_only, "elad.verify_step": _verify_step,
     "elad.verify_all": _verify_all, "elad.revise": _revise, "lema.correct": _lema_correct,
     "lema.evolve": _evolve, "supercorrect.template": _template,

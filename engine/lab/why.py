@@ -6,6 +6,10 @@ scripted teacher drafts a first-person thinking for (x, y) in which some paragra
 vague ("I will mention this change somewhere"), and its edits make a marked segment
 concrete (the calculation, in the story's words), so REER's search has something real
 to find. Good enough to exercise the search; REER's real test is a real teacher.
+
+``quality`` is the scripted judge's measure of an answer: the share of the changes whose
+calculation it states correctly, and whether it states the total. It is a fixed rubric,
+with no position or length bias, so lab win-rates check the judging pipeline only.
 """
 
 from __future__ import annotations
@@ -118,3 +122,23 @@ def refine(parsed: Parsed, segment: str, variant: int) -> str:
         else:
             out.append(para)
     return "\n\n".join(out)
+
+
+_CALC = re.compile(r"(-?\d+)\s*([-+*x\u00d7])\s*(-?\d+)\s*=\s*(-?\d+)")
+
+
+def quality(parsed: Parsed, total: int, answer: str) -> float:
+    """Share (0-1) of the changes whose calculation the answer states right, plus the total
+    stated, over (changes + 1)."""
+    calcs = {(int(a), {"x": "*", "\u00d7": "*"}.get(op, op), int(b), int(r))
+             for a, op, b, r in _CALC.findall(answer)}
+    steps = parsed.steps
+    found = sum((s.a, s.op, s.b, s.result) in calcs or (s.op in "+*" and
+                (s.b, s.op, s.a, s.result) in calcs) for s in steps)
+    said_total = str(total) in re.findall(r"-?\d+", answer)
+    return (found + said_total) / (len(steps) + 1)
+
+
+def rubric_score(parsed: Parsed, total: int, answer: str) -> int:
+    """The scripted judge's 1-10 score of an answer."""
+    return 1 + round(9 * quality(parsed, total, answer))

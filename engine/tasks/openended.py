@@ -177,6 +177,12 @@ def _combine(first: str | None, second: str | None) -> PairOutcome:
     return PairOutcome(score, first, back, first is not None and first == back)
 
 
+def pair_outcome(a_first_reply: str, b_first_reply: str) -> PairOutcome:
+    """One pair's outcome from the judge's two replies: with a shown as A, then b as A
+    (for callers that send the two requests themselves, e.g. in committed chunks)."""
+    return _combine(parse_preference(a_first_reply), parse_preference(b_first_reply))
+
+
 def win_rate(outcomes: Sequence[PairOutcome], confidence: float = 0.95) -> Estimate:
     """Mean pairwise score of a over b (ties count half) with a bootstrap interval."""
     return mean_ci([o.score for o in outcomes], confidence)

@@ -1,0 +1,156 @@
+"""REER: one item's search history and the thinking's leaks of the answer, in one widget.
+
+Top: the versions of z the search held as its best (z0, then each accepted edit) side by
+side, segment by segment, each segment with a bar of the score change its accepted edit
+brought (green: lower score, the answer more predictable); the segment an edit changed is
+highlighted. Middle: the score per iteration (every candidate as a dot, the best so far
+as a line). Bottom: z* and the reference answer with the runs of words z* copies from the
+answer highlighted in both. Reads ``engine.paradigms.reer.history``; imports no torch.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QSplitter,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from engine.paradigms.reer.history import History, Version, search_history, searched_items
+from engine.paradigms.reer.leakage import Span
+from engine.store import Store
+
+BAR_PX = 120  # the widest bar: the largest score change of the item
+EDITED = "#fff3bf"
+COPIED = "#ffc9c9"
+
+
+def version_html(version: Version, scale: float) -> str:
+    """One version's segments, each with its score-change bar; the edited one highlighted."""
+    parts = [f"<b>{html.escape(version.label)}</b> &nbsp; score {version.score:.3f}<br>"]
+    for k, (text, delta) in enumerate(zip(version.segments, version.deltas, strict=True)):
+        width = int(BAR_PX * min(1.0, abs(delta) / scale)) if scale > 0 and delta else 0
+        colour = "#2f9e44" if delta < 0 else "#e03131"
+        bar = (f"<table cellspacing=0 cellpadding=0><tr><td bgcolor='{colour}' width={width}"
+               f" height=6></td><td>&nbsp;{delta:+.3f}</td></tr></table>") if width else \
+            "<span style='color:#868e96'>&nbsp;no change</span>"
+        shade = f" style='background-color:{EDITED}'" if version.edited == k else ""
+        parts.append(f"<div{shade}><small>segment {k + 1}</small>{bar}"
+                     f"<p>{html.escape(text).replace(chr(10), '<br>')}</p></div>")
+    return "".join(parts)
+
+
+def highlighted(text: str, spans: list[tuple[int, int]]) -> str:
+    """``text`` as HTML with the character spans marked."""
+    out, at = [], 0
+    for lo, hi in sorted(spans):
+        if lo < at:
+            lo = at
+        if hi <= lo:
+            continue
+        out += [html.escape(text[at:lo]),
+                f"<span style='background-color:{COPIED}'>{html.escape(text[lo:hi])}</span>"]
+        at = hi
+    out.append(html.escape(text[at:]))
+    return "".join(out).replace("\n", "<br>")
+
+
+def leak_spans(spans: list[Span]) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    return [(s.z_start, s.z_end) for s in spans], [(s.y_start, s.y_end) for s in spans]
+
+
+class ReerSearchView(QWidget):
+    """Pick an item of a run; see its search history and its leaks."""
+
+    def __init__(self, db_path: Path, run_id: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.db_path, self.run_id = db_path, run_id
+        self.items = QComboBox()
+        self.summary = QLabel()
+        self.versions = QSplitter(Qt.Orientation.Horizontal)
+        self.plot = pg.PlotWidget(title="score per iteration (lower: the answer more "
+                                        "predictable)")
+        self.plot.setMinimumHeight(160)
+        self.plot.showGrid(x=True, y=True, alpha=0.2)
+        self.plot.setLabel("bottom", "segment edited")
+        self.z_text, self.y_text = QTextBrowser(), QTextBrowser()
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Item:"))
+        top.addWidget(self.items, 1)
+        top.addWidget(self.summary, 2)
+        leaks = QSplitter(Qt.Orientation.Horizontal)
+        for title, view in (("z* (copied runs marked)", self.z_text),
+                            ("reference answer y", self.y_text)):
+            box = QWidget()
+            lay = QVBoxLayout(box)
+            lay.setContentsMargins(0, 0, 0, 0)
+            lay.addWidget(QLabel(f"<b>{title}</b>"))
+            lay.addWidget(view)
+            leaks.addWidget(box)
+        body = QSplitter(Qt.Orientation.Vertical)
+        body.addWidget(self.versions)
+        body.addWidget(self.plot)
+        body.addWidget(leaks)
+        body.setSizes([420, 170, 220])
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(body, 1)
+        with Store(db_path) as store:
+            found = searched_items(store, run_id)
+        for item_id, drop in found:
+            self.items.addItem(f"item {item_id}  (drop {drop:+.3f})", item_id)
+        self.items.currentIndexChanged.connect(self._show)
+        self.history: History | None = None
+        if found:
+            self._show()
+
+    def _show(self) -> None:
+        item_id = self.items.currentData()
+        with Store(self.db_path) as store:
+            self.history = search_history(store, self.run_id, int(item_id))
+        if self.history is None:
+            return
+        h = self.history
+        while self.versions.count():
+            self.versions.widget(0).setParent(None)
+        scale = max((abs(d) for v in h.versions for d in v.deltas), default=0.0)
+        for version in h.versions:
+            view = QTextBrowser()
+            view.setHtml(version_html(version, scale))
+            self.versions.addWidget(view)
+        self.plot.clear()
+        xs = [0.0] + [float(i.segment + 1) for i in h.iterations]
+        best = [h.versions[0].score] + [i.best for i in h.iterations]
+        self.plot.plot(xs, best, pen=pg.mkPen("#1971c2", width=2), symbol="o", symbolSize=6)
+        dots = [(float(i.segment + 1), s) for i in h.iterations for s in i.candidates]
+        if dots:
+            self.plot.plot([x for x, _ in dots], [y for _, y in dots], pen=None, symbol="x",
+                           symbolSize=7, symbolPen="#868e96")
+        z_spans, y_spans = leak_spans(h.spans)
+        self.z_text.setHtml(highlighted(h.z_star, z_spans))
+        self.y_text.setHtml(highlighted(h.answer, y_spans))
+        longest = h.spans[0].words if h.spans else 0
+        self.summary.setText(f"{len(h.versions) - 1} accepted edit(s) in {len(h.iterations)} "
+                             f"iteration(s); score {h.versions[0].score:.3f} -> "
+                             f"{h.versions[-1].score:.3f}; {len(h.spans)} copied run(s), "
+                             f"longest {longest} words")
+
+
+if __name__ == "__main__":  # preview: python -m gui.reer_search DB RUN_ID
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication(sys.argv)
+    view = ReerSearchView(Path(sys.argv[1]), int(sys.argv[2]))
+    view.resize(1300, 900)
+    view.show()
+    sys.exit(app.exec())
