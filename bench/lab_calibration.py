@@ -27,10 +27,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-SETTINGS = {  # name -> lab dials
-    "d1o2": {"digits": 1, "ops": 2},
-    "d2o2": {"digits": 2, "ops": 2},
-    "d2o3": {"digits": 2, "ops": 3},
+SETTINGS = {  # name -> lab dials (dN: digits per number, oN: operations, +- / +-x: the mix)
+    "d1o2+-": {"digits": 1, "ops": 2, "mix": "+-"},
+    "d1o2": {"digits": 1, "ops": 2, "mix": "+-x"},
+    "d2o2": {"digits": 2, "ops": 2, "mix": "+-x"},
+    "d2o3": {"digits": 2, "ops": 3, "mix": "+-x"},
 }
 
 
@@ -56,7 +57,7 @@ def calibrate(name: str, rows: int, n_test: int, every: int, out: Path) -> list[
     from engine.student import train_sft
 
     dials = SETTINGS[name]
-    records = generate_records("arith", n_test + rows, mix="+-x", distractors=0, seed=0, **dials)
+    records = generate_records("arith", n_test + rows, distractors=0, seed=0, **dials)
     test, train = records[:n_test], records[n_test:]
 
     def prompt(r: dict) -> list[dict[str, str]]:
@@ -92,7 +93,7 @@ def calibrate(name: str, rows: int, n_test: int, every: int, out: Path) -> list[
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--settings", default="d1o2")
+    parser.add_argument("--settings", default="d1o2", help=f"comma-separated: {', '.join(SETTINGS)}")
     parser.add_argument("--rows", type=int, default=240, help="training rows (one epoch)")
     parser.add_argument("--test", type=int, default=80)
     parser.add_argument("--every", type=int, default=10, help="checkpoint every N steps")
