@@ -398,6 +398,17 @@ class StudiesView(QWidget):
             colour = PLOT_COLOURS[i % len(PLOT_COLOURS)]
             plot.plot([cost.mean], [r.estimate.mean], pen=None, symbol="o", symbolSize=11,
                       symbolBrush=colour, symbolPen=None, name=r.arm)
+        bottom = plot.getAxis("bottom")
+        low, high = float(np.min(xs)), float(np.max(xs))
+        if high - low <= 1e-9 * max(1.0, abs(high)):  # every arm costs the same: one tick,
+            # not 179.6 ... 180.4 around a single value
+            pad = max(1.0, abs(high) * 0.05)
+            plot.setXRange(high - pad, high + pad, padding=0)
+            bottom.setTicks([[(high, f"{high:,.6g}")], []])
+            plot.setTitle(f"per arm, {c.spec.confidence:.0%} CIs (equal cost)",
+                          color=colours().text, size="10pt")
+        else:
+            bottom.setTicks(None)
 
     # -- win/loss matrix -----------------------------------------------------------------
     def update_matrix(self) -> None:
