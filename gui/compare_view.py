@@ -79,11 +79,9 @@ class CompareView(QWidget):
             legend.setObjectName("muted")
             self.legends[plot] = legend
 
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.addWidget(self.table, 3)
-        lower = QHBoxLayout()
+        lower_widget = QWidget()
+        lower = QHBoxLayout(lower_widget)
+        lower.setContentsMargins(0, 0, 0, 0)
         wins = QVBoxLayout()
         wins.addWidget(self.wins_label)
         wins.addWidget(self.items_table)
@@ -101,7 +99,11 @@ class CompareView(QWidget):
         tokens_box.addWidget(self.legends[self.plot_tokens])
         tokens_box.addWidget(self.tokens_note, 1)
         lower.addLayout(tokens_box, 2)
-        rv.addLayout(lower, 3)
+        # the table above the plots, the split movable; the table gets the larger share
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.table)
+        right.addWidget(lower_widget)
+        right.setSizes([440, 300])
 
         split = QSplitter()
         split.addWidget(left)

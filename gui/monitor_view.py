@@ -147,11 +147,11 @@ class MonitorView(QWidget):
         self.metrics.setHeaderLabels(["metric", "value", "95% CI", "n"])
         self.metrics.setRootIsDecorated(False)
         self.metrics.setUniformRowHeights(True)
-        self.metrics.setMinimumWidth(330)
+        self.metrics.setMinimumWidth(430)
         self.metrics.setToolTip("Each metric's latest value (cost/*: the run's total), with "
                                 "its 95% interval where the run stored one.")
         panels = QHBoxLayout()
-        panels.addWidget(self.metrics, 3)
+        panels.addWidget(self.metrics, 4)
         pg.setConfigOptions(antialias=False)  # cheaper repaints while a job streams
         self.plots: dict[str, pg.PlotWidget] = {}
         self.legends: dict[str, QLabel] = {}
@@ -171,7 +171,7 @@ class MonitorView(QWidget):
             bv.addWidget(plot, 1)
             bv.addWidget(legend)
             self.plots[key], self.legends[key], self.plot_boxes[key] = plot, legend, box
-            panels.addWidget(box, 2)
+            panels.addWidget(box, 3)
         rv.addLayout(panels, 3)
         rv.addWidget(QLabel("Log"))
         self.log = QPlainTextEdit()

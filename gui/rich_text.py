@@ -7,7 +7,7 @@ program read as they would on a page, code in monospace with syntax colour.
 
 from __future__ import annotations
 
-import html
+import re
 from functools import lru_cache
 
 from markdown_it import MarkdownIt
@@ -64,7 +64,15 @@ def markdown_html(text: str) -> str:
     return _markdown_cached(text, current_theme())
 
 
-def plain_html(text: str, code: bool = False) -> str:
-    """Text with its line breaks and indentation kept (monospace for code)."""
-    body = html.escape(text)
-    return _pre(body) if code else f"<div style='white-space: pre-wrap'>{body}</div>"
+_CODE_START = re.compile(r"^\s*(def |class |import |from \S+ import |#include|public )")
+
+
+def looks_like_code(text: str) -> bool:
+    """A bare program (no fences): a reference solution stored as code."""
+    return "```" not in text and (bool(_CODE_START.match(text)) or bool(
+        re.search(r"\n(    |\t)\S", text) and re.search(r"[:{;]\s*\n", text)))
+
+
+def text_or_code_html(text: str) -> str:
+    """A bare program as coloured code, anything else as markdown (an item's fields)."""
+    return code_html(text) if looks_like_code(text) else markdown_html(text)

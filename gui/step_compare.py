@@ -115,7 +115,7 @@ def comparison_html(comp: Comparison, current_row: int | None = None) -> str:
             kind = "" if cell.kind == "step" else f" <i>{html.escape(cell.kind)}</i>"
             parts.append(
                 f"<td{bg} valign='top'>{_badge(cell.verdict)} "
-                f"<span style='color:{c.muted}'>step {cell.index + 1}</span>{kind}{first}<br>"
+                f"<span style='color:{c.muted}'>step {cell.index + 1}</span>{kind}{first}"
                 f"{_diff_html(cell)}{_bars(cell, comp.metric_ranges)}</td>")
         rows.append("<tr>" + "".join(parts) + "</tr>")
     return (f"<table width='100%' cellspacing='0' cellpadding='6' border='1' "

@@ -40,7 +40,7 @@ from PySide6.QtWidgets import (
 
 from engine import browse
 from engine.store import Store
-from gui.rich_text import markdown_html
+from gui.rich_text import text_or_code_html
 from gui.step_compare import StepCompareView
 from gui.theme import colours
 
@@ -315,7 +315,7 @@ class TracesView(QWidget):
                                    if hidden else ""))
         self.problem.setHtml("".join(
             f"<p style='margin:4px 0 2px 0'><b>{title}</b></p>"
-            + (markdown_html(text) if text else "<p>—</p>")
+            + (text_or_code_html(text) if text else "<p>—</p>")
             for title, text in (("Problem", problem), ("Gold answer", gold))))
         # as tall as the text needs (up to PROBLEM_MAX_PX), so a short problem leaves room
         doc = self.problem.document()

@@ -105,7 +105,7 @@ def test_the_traces_view_shows_the_problem_renders_markdown_and_colours_code(qtb
     # the full problem and gold answer, markdown rendered (bold, code block in monospace)
     problem_html = view.problem.toHtml()
     assert "add_3(1) == 4" in view.problem.toPlainText()
-    assert "return x + 3" in view.problem.toPlainText()
+    assert "def add_3(x):\n    return x + 3" in view.problem.toPlainText()  # gold code as code
     assert "font-weight:700" in problem_html.replace(" ", "") or "font-weight:600" in \
         problem_html.replace(" ", "")
     assert "monospace" in problem_html
