@@ -136,3 +136,22 @@ def test_the_data_folder_decides_where_new_projects_go_and_recent_projects_open(
     assert names[:2] == [str((folder / "exp1.db").resolve()), str(first.resolve())]
     view.recent.itemActivated.emit(view.recent.item(1))
     assert w.db_path == first.resolve()
+
+
+def test_distillab_gui_without_db_opens_the_project_in_the_data_folder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    folder = tmp_path / "my-projects"
+    store = app_settings.app_settings()
+    store.setValue("data_dir", str(folder))
+    store.sync()
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-m", "engine.cli", "gui", "--quit-after-ms", "300"],
+                          env=env, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    assert (folder / "distillab.db").is_file()  # not the default database in the data dir
+    assert not (Path(os.environ["DISTILLAB_HOME"]) / "distillab.db").exists()
