@@ -335,11 +335,11 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
     def _finish_leaving(self, sup: JobSupervisor | None, final: ev.Event | None) -> None:
-        """The cancelled job has ended: hand it to a detached resume (KEEP), then close."""
-        keep = self._leaving == KEEP
-        run_id = getattr(final, "run_id", None) or (sup.run_id if sup else None)
-        ended = isinstance(final, ev.JobFinished) and final.status == "completed"
-        if keep and not ended:
+        """The job has ended: if it stopped because of the cancel (not finished, not failed)
+        and the answer was KEEP, hand it to a detached resume; then close."""
+        cancelled = getattr(final, "status", None) == "cancelled"
+        if self._leaving == KEEP and cancelled:
+            run_id = getattr(final, "run_id", None) or (sup.run_id if sup else None)
             if self._study_id is not None:
                 handover.start(self.db_path, "study", self._study_id)
             elif run_id:
