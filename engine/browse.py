@@ -12,8 +12,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from engine import metric_table
 from engine.metrics import wilson
-from engine.steps import Aligned, align, first_wrong, inline_diff
+from engine.steps import Aligned, align, first_wrong, inline_diff, split_steps
 from engine.steps import similarity as step_similarity
 from engine.store import Store, from_json, runs
 from engine.store.traces import Trace, get_trace
@@ -50,11 +51,24 @@ class TraceRow:
     score: float | None
     n_steps: int
     preview: str
+    has_code: bool = False  # the output holds a fenced code block
+
+    @property
+    def kind(self) -> str:
+        """What the trace is, for word diffs: "code" (a program) or "text" (prose)."""
+        return "code" if self.has_code else "text"
+
+    @property
+    def bookkeeping(self) -> bool:
+        """Nothing to read: an empty output (e.g. explain's empty plan when no Reasoner is
+        trained) or a weight trace of older projects (weights are run data now)."""
+        return not self.preview.strip() or self.role == "weight"
 
 
 _ROW_SQL = (
     "SELECT t.id, t.run_id, t.stage, t.item_id, t.role, t.model, t.verdict, t.score, "
     f"substr(t.output, 1, {PREVIEW_CHARS}) AS preview, "
+    "instr(t.output, '```') > 0 AS has_code, "
     "(SELECT COUNT(*) FROM steps s WHERE s.trace_id = t.id) AS n_steps FROM traces t")
 
 
@@ -87,7 +101,8 @@ def page_rows(store: Store, f: TraceFilter, *, after_id: int = 0, limit: int = 2
     return [TraceRow(id=r["id"], run_id=r["run_id"], stage=r["stage"], item_id=r["item_id"],
                      role=r["role"], model=r["model"], verdict=r["verdict"], score=r["score"],
                      n_steps=int(r["n_steps"]),
-                     preview=" ".join((r["preview"] or "").split())) for r in rows]
+                     preview=" ".join((r["preview"] or "").split()),
+                     has_code=bool(r["has_code"])) for r in rows]
 
 
 @dataclass(frozen=True)
@@ -115,6 +130,58 @@ def filter_choices(store: Store, run_id: int | None = None) -> FilterChoices:
 def item_traces(store: Store, item_id: int, limit: int = 50) -> list[TraceRow]:
     """Every trace of one item (all runs), to pick what to lay side by side."""
     return page_rows(store, TraceFilter(item_id=item_id), limit=limit)
+
+
+# roles on the teacher's side of distillation (the rest are the student's): the teacher, the
+# dataset's reference, explain's explainer and coder (the teacher by default), SuperCorrect's
+# reviser, REER's searched thinking z*
+_TEACHER_SIDE = ("teacher", "explainer", "coder", "reference", "reviser", "z-star")
+
+
+def _side(role: str) -> str:
+    return "teacher" if role.startswith(_TEACHER_SIDE) else "student"
+
+
+def default_partners(siblings: list[TraceRow], anchor_id: int | None, n: int = 2) -> list[int]:
+    """The traces worth laying beside ``anchor_id`` (ids, anchor first), at most ``n``
+    partners: the same stage and role in other runs (the same job done twice), then a
+    trace of the other side (student vs teacher) of the same kind (prose or code), then
+    then one of the same side and kind from another stage (the student before and after
+    training), then the same role and stage in the same run (another sample). Bookkeeping
+    traces never."""
+    readable = [t for t in siblings if not t.bookkeeping]
+    anchor = next((t for t in siblings if t.id == anchor_id), readable[0] if readable else None)
+    if anchor is None:
+        return []
+    others = [t for t in readable if t.id != anchor.id]
+    tiers = [
+        [t for t in others if t.run_id != anchor.run_id and (t.stage, t.role) ==
+         (anchor.stage, anchor.role)],
+        [t for t in others if _side(t.role) != _side(anchor.role) and t.kind == anchor.kind],
+        [t for t in others if _side(t.role) == _side(anchor.role) and t.kind == anchor.kind
+         and t.stage != anchor.stage],
+        [t for t in others if t.run_id == anchor.run_id and (t.stage, t.role) ==
+         (anchor.stage, anchor.role)],
+    ]
+    chosen: list[int] = []
+    for tier in tiers:  # within a tier, the anchor's own run first
+        for t in sorted(tier, key=lambda t: (t.run_id != anchor.run_id, t.id)):
+            if len(chosen) < n and t.id not in chosen:
+                chosen.append(t.id)
+    return [anchor.id, *chosen]
+
+
+# item fields that hold the problem, and the gold answer, in the shapes data sets use
+_PROBLEM_KEYS = ("problem", "question", "prompt", "instruction", "text")
+_GOLD_KEYS = ("answer", "solution", "reference", "output", "canonical_solution")
+
+
+def item_problem(data: dict[str, Any]) -> tuple[str, str]:
+    """(problem, gold answer) of an item's fields, '' where absent."""
+    def first(keys: tuple[str, ...]) -> str:
+        return next((str(data[k]) for k in keys if data.get(k) not in (None, "")), "")
+
+    return first(_PROBLEM_KEYS), first(_GOLD_KEYS)
 
 
 def item_text(store: Store, item_id: int | None) -> dict[str, Any]:
@@ -162,6 +229,7 @@ class Comparison:
     similarity: list[float]  # of each row's cells to the first column (0 where gap)
     first_wrong_row: list[int | None]
     metric_ranges: dict[str, tuple[float, float]] = field(default_factory=dict)
+    kinds: list[str] = field(default_factory=list)  # "code" or "text", per trace
 
 
 def _merge(base: list[list[int | None]], pairs: list[Aligned], column: int) -> list[list[int | None]]:
@@ -201,17 +269,28 @@ def align_many(step_texts: list[list[str]]) -> list[list[int | None]]:
     return rows
 
 
-def _column_texts(trace: Trace) -> list[str]:
+def _column_steps(trace: Trace) -> list[tuple[str, str]]:
+    """(kind, text) of each step; a trace stored without steps is split as text is (a
+    fenced code block stays one step)."""
     if trace.steps:
-        return [s.text for s in trace.steps]
-    # a trace stored without steps: one step a non-empty line
-    return [line.strip() for line in (trace.output or "").splitlines() if line.strip()]
+        return [(s.kind, s.text) for s in trace.steps]
+    return [(p.kind, p.text) for p in split_steps(trace.output or "")]
 
 
-def compare_traces(store: Store, trace_ids: list[int]) -> Comparison:
-    """Load 2-3 traces with their steps and align them step by step against the first."""
+def trace_kind(trace: Trace) -> str:
+    """"code" for a trace that holds a fenced code block (or code steps), else "text"."""
+    has_code = "```" in (trace.output or "") or any(s.kind == "code" for s in trace.steps)
+    return "code" if has_code else "text"
+
+
+def compare_traces(store: Store, trace_ids: list[int], *, diff_any_kind: bool = False) -> Comparison:
+    """Load 2-3 traces with their steps and align them step by step against the first.
+    Word diffs are drawn only against a first trace of the same kind (prose or code), as
+    a plan diffed against a program is noise; ``diff_any_kind`` draws them anyway."""
     traces = [get_trace(store, t) for t in trace_ids]
-    texts = [_column_texts(t) for t in traces]
+    columns = [_column_steps(t) for t in traces]
+    texts = [[text for _, text in col] for col in columns]
+    kinds = [trace_kind(t) for t in traces]
     grid = align_many(texts)
     rows: list[list[Cell | None]] = []
     similarity: list[float] = []
@@ -230,8 +309,9 @@ def compare_traces(store: Store, trace_ids: list[int]) -> Comparison:
                     low, high = ranges.get(name, (float(value), float(value)))
                     ranges[name] = (min(low, float(value)), max(high, float(value)))
             diff = (inline_diff(texts[0][pivot], texts[col][idx])
-                    if col > 0 and pivot is not None else None)
-            cells.append(Cell(index=idx, kind=step.kind if step else "step", text=texts[col][idx],
+                    if col > 0 and pivot is not None and (diff_any_kind or kinds[col] == kinds[0])
+                    else None)
+            cells.append(Cell(index=idx, kind=columns[col][idx][0], text=texts[col][idx],
                               verdict=step.verdict if step else "unknown", metrics=metrics,
                               diff=diff))
         rows.append(cells)
@@ -245,7 +325,7 @@ def compare_traces(store: Store, trace_ids: list[int]) -> Comparison:
         wrong = first_wrong([s.verdict for s in trace.steps])
         first_rows.append(None if wrong is None else
                           next(r for r, g in enumerate(grid) if g[col] == wrong))
-    return Comparison(traces, rows, similarity, first_rows, ranges)
+    return Comparison(traces, rows, similarity, first_rows, ranges, kinds)
 
 
 def wrong_rows(c: Comparison) -> list[int]:
@@ -319,12 +399,18 @@ def accuracy(store: Store, run_id: int, confidence: float = 0.95) -> list[Accura
     return out
 
 
+def run_metrics(store: Store, run_id: int) -> dict[str, float]:
+    """Each metric's value: its latest, or for ``cost/*`` the sum (engine.metric_table)."""
+    return metric_table.values((str(r[0]), float(r[1])) for r in store.query(
+        "SELECT name, value FROM metrics WHERE run_id = ? ORDER BY id", (run_id,)))
+
+
 def run_summary(store: Store, run_id: int) -> RunSummary:
     run = runs.get_run(store, run_id)
     cost = teacher_cost(store, run_id)
     seconds = sum(s.seconds for s in runs.stages(store, run_id))
     return RunSummary(id=run.id, name=run.name, paradigm=run.paradigm, status=run.shown_status,
-                      seconds=seconds, metrics=runs.latest_metrics(store, run_id),
+                      seconds=seconds, metrics=run_metrics(store, run_id),
                       accuracy=accuracy(store, run_id), teacher_calls=cost.calls,
                       tokens_in=cost.tokens_in, tokens_out=cost.tokens_out,
                       cost_usd=cost.cost_usd)

@@ -214,7 +214,11 @@ def cmd_gui(args: argparse.Namespace) -> int:
     imports Qt, and the window's process holds no model code."""
     import subprocess
 
-    command = [sys.executable, "-m", "gui.app", "--db", str(args.db)]
+    # without --db the app picks the project: $DISTILLAB_DB, else distillab.db in the data
+    # folder chosen in its Settings, else the default database
+    command = [sys.executable, "-m", "gui.app"]
+    if args.db_given:
+        command += ["--db", str(args.db)]
     if args.quit_after_ms is not None:
         command += ["--quit-after-ms", str(args.quit_after_ms)]
     return subprocess.call(command)
@@ -295,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.db_given = args.db is not None  # the GUI's own default follows its Settings
     if args.db is None:
         args.db = default_db()
     try:

@@ -5,7 +5,10 @@ aligned step against step. This module does the text work for both and knows not
 of the store or of Qt:
 
 - ``split_steps``: a trace's text into steps: SuperCorrect XML tags, "Step N" markers,
-  markdown sections (explain editorials), paragraphs (REER segments) or lines.
+  markdown sections (explain editorials), paragraphs (REER segments) or lines. A fenced
+  code block (```` ``` ```` ... ```` ``` ````) is never cut: it is one step of kind
+  ``code`` (in paragraphs and lines) or stays whole inside its step or section, and a
+  ``# comment`` or ``Step 1`` inside it is not taken for a heading or a step mark.
 - ``parse_tags``: the inner text of tags like ``<Cause>`` or ``<Answer>``.
 - ``chain_steps``: a "Step k: ..." chain as its steps and its final "The answer is" line.
 - ``align``: global alignment (Needleman-Wunsch) of two step lists by word overlap, so
@@ -25,6 +28,10 @@ _XML_BLOCK = re.compile(r"<(Step\d+|Key|Generalized|Answer|Cause|Correction)>(.*
 _STEP_MARK = re.compile(r"^\s*(?:\*\*)?step\s*(\d+)\s*[:.)]", re.IGNORECASE | re.MULTILINE)
 _HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _WORD = re.compile(r"\w+")
+# A fenced code block: an opening fence of 3+ backticks or tildes (with an optional info
+# string) up to the same fence, or to the end of the text if it is never closed.
+_FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})[^\n]*\n.*?(?:^[ \t]{0,3}\1[ \t]*$|\Z)",
+                    re.DOTALL | re.MULTILINE)
 # Words that say nothing about what a step does; without them two unrelated steps score ~0.
 _STOP = frozenset([
     "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "has", "have", "in", "is",
@@ -54,8 +61,32 @@ def _xml(text: str) -> list[Piece]:
     return pieces
 
 
+def fenced_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every fenced code block in ``text``."""
+    return [m.span() for m in _FENCE.finditer(text)]
+
+
+def _outside(matches: list[re.Match[str]], spans: list[tuple[int, int]]) -> list[re.Match[str]]:
+    """The matches that do not start inside a fenced code block."""
+    return [m for m in matches if not any(a <= m.start() < b for a, b in spans)]
+
+
+def _blocks(text: str, *, by_line: bool) -> list[Piece]:
+    """Paragraphs (or lines) as steps, each fenced code block as one ``code`` step."""
+    pieces: list[Piece] = []
+    at = 0
+    for start, end in [*fenced_spans(text), (len(text), len(text))]:
+        prose = text[at:start]
+        parts = prose.splitlines() if by_line else re.split(r"\n\s*\n", prose)
+        pieces += [Piece("step", p.strip()) for p in parts if p.strip()]
+        if end > start:
+            pieces.append(Piece("code", text[start:end].strip()))
+        at = end
+    return pieces
+
+
 def _numbered(text: str) -> list[Piece]:
-    marks = list(_STEP_MARK.finditer(text))
+    marks = _outside(list(_STEP_MARK.finditer(text)), fenced_spans(text))
     pieces = []
     head = text[: marks[0].start()].strip()
     if head:
@@ -67,7 +98,7 @@ def _numbered(text: str) -> list[Piece]:
 
 
 def _sections(text: str) -> list[Piece]:
-    heads = list(_HEADING.finditer(text))
+    heads = _outside(list(_HEADING.finditer(text)), fenced_spans(text))
     pieces = []
     head = text[: heads[0].start()].strip()
     if head:
@@ -86,27 +117,30 @@ def section_kind(title: str) -> str:
 
 def split_steps(text: str, style: str = "auto") -> list[Piece]:
     """Split a trace into steps. ``style``: auto, xml, numbered, sections, paragraphs, lines."""
+    spans = fenced_spans(text)
+    marks = _outside(list(_STEP_MARK.finditer(text)), spans)
+    heads = _outside(list(_HEADING.finditer(text)), spans)
     if style == "auto":
         if _XML_BLOCK.search(text):
             style = "xml"
-        elif len(_STEP_MARK.findall(text)) >= 2:
+        elif len(marks) >= 2:
             style = "numbered"
-        elif len(_HEADING.findall(text)) >= 2:
+        elif len(heads) >= 2:
             style = "sections"
-        elif re.search(r"\n\s*\n", text.strip()):
+        elif re.search(r"\n\s*\n", text.strip()) or spans:
             style = "paragraphs"
         else:
             style = "lines"
     if style == "xml":
         return _xml(text)
     if style == "numbered":
-        return _numbered(text) if _STEP_MARK.search(text) else split_steps(text, "lines")
+        return _numbered(text) if marks else split_steps(text, "lines")
     if style == "sections":
-        return _sections(text) if _HEADING.search(text) else split_steps(text, "paragraphs")
+        return _sections(text) if heads else split_steps(text, "paragraphs")
     if style == "paragraphs":
-        return [Piece("step", p.strip()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+        return _blocks(text, by_line=False)
     if style == "lines":
-        return [Piece("step", line.strip()) for line in text.splitlines() if line.strip()]
+        return _blocks(text, by_line=True)
     raise ValueError(f"unknown step style {style!r}: use auto, xml, numbered, sections, "
                      "paragraphs or lines")
 

@@ -4,7 +4,10 @@ and the engine thread that runs jobs in a worker process.
 
 It imports no model library: jobs run in a worker process (engine.jobs), supervised by
 ``gui.engine_thread.JobSupervisor``; a crash there is shown in the Runs view and the
-window carries on.
+window carries on. Leaving with a job running asks: keep it running in the background
+(gui.handover: the job goes on in a detached ``distillab resume``, and the next window on
+the project shows it), cancel it (the unit in flight finishes and training saves a
+checkpoint first), or stay.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ import engine
 from engine import events as ev
 from engine.jobs import JobSpec
 from engine.store import Store
+from gui import handover
 from gui import settings as app_settings
 from gui.compare_view import CompareView
 from gui.engine_thread import JobSupervisor
@@ -42,6 +46,9 @@ from gui.supercorrect_view import PairsView
 from gui.theme import app_icon, apply_theme
 from gui.traces_view import TracesView
 
+# the answers of the leave dialog
+KEEP, CANCEL, STAY = "keep", "cancel", "stay"
+BACKGROUND_POLL_MS = 1000  # how often the Runs view re-reads a job running in the background
 PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Settings")
 ABOUT = """<h3>Distillab</h3>
 <p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
@@ -55,6 +62,9 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowIcon(app_icon())
         self.supervisor: JobSupervisor | None = None
+        self.background: list[handover.Background] = []
+        self._leaving: str | None = None  # KEEP or CANCEL while the job winds down to close
+        self._study_id: int | None = None
         self.db_path = db_path
         self.nav = QListWidget()
         self.nav.setObjectName("nav")
@@ -73,6 +83,8 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel job")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel_job)
+        self._bg_timer = QTimer(self, interval=BACKGROUND_POLL_MS)
+        self._bg_timer.timeout.connect(self._poll_background)
         self.statusBar().addPermanentWidget(self.job_label)
         self.statusBar().addPermanentWidget(self.cancel_button)
         self._menus()
@@ -120,8 +132,10 @@ class MainWindow(QMainWindow):
             lambda run_id: self.start_job(JobSpec(str(self.db_path), resume_run_id=run_id)))
         self.monitor_view.cancel_requested.connect(self.cancel_job)
         self._stale = {"Traces": False, "Compare": False, "Studies": False}
+        self.settings_view.open_requested.connect(self.open_project)
         self.setWindowTitle(f"Distillab — {db_path.name}")
         self.nav.setCurrentRow(1 if self.monitor_view.table.rowCount() else 0)
+        self._show_background()
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -144,6 +158,7 @@ class MainWindow(QMainWindow):
         help_menu.addAction(about)
 
     def _fill_recent(self) -> None:
+        self.settings_view.fill_recent()
         self.recent_menu.clear()
         for path in app_settings.recent_projects():
             action = QAction(str(path), self)
@@ -152,10 +167,11 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_menu.actions()))
 
     def _new_project(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "New project", str(self.db_path.parent),
+        folder = app_settings.projects_dir()
+        path, _ = QFileDialog.getSaveFileName(self, "New project", str(folder / "project.db"),
                                               "Distillab projects (*.db)")
         if path:
-            self.open_project(Path(path))
+            self.open_project(app_settings.new_project_path(path))
 
     def _open_project(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open project", str(self.db_path.parent),
@@ -219,10 +235,11 @@ class MainWindow(QMainWindow):
 
     # -- jobs ----------------------------------------------------------------------------
     def start_job(self, spec: JobSpec) -> None:
-        if self.supervisor is not None:
+        if self.supervisor is not None or self.background:
             QMessageBox.information(self, "Distillab", "A job is already running; cancel it or "
                                     "wait for it to end.")
             return
+        self._study_id = spec.resume_study_id
         sup = JobSupervisor(spec, self)
         sup.received.connect(self._on_event)
         sup.ended.connect(self._on_ended)
@@ -236,6 +253,10 @@ class MainWindow(QMainWindow):
         if self.supervisor is not None:
             self.supervisor.cancel()
             self.job_label.setText("Cancelling after the unit in flight…")
+        elif self.background:
+            for b in self.background:
+                handover.stop(b)
+            self.job_label.setText("Interrupting the background job…")
 
     def _on_event(self, event: ev.Event) -> None:
         self.monitor_view.on_event(event)
@@ -247,6 +268,8 @@ class MainWindow(QMainWindow):
                                    f"{event.done}/{event.total}{eta}")
         elif isinstance(event, ev.TraceStored):
             self._stale.update(Traces=True, Compare=True)
+        elif isinstance(event, ev.StudyStarted):
+            self._study_id = event.study_id
         elif isinstance(event, ev.StudyProgress) and event.arm:
             self.job_label.setText(f"Study {event.study_id} · run {event.done + 1}/{event.total}"
                                    f" · {event.arm}, seed {event.seed}")
@@ -271,16 +294,84 @@ class MainWindow(QMainWindow):
         if sup is not None:
             sup.wait(5_000)
             sup.deleteLater()
+        if self._leaving is not None:
+            self._finish_leaving(sup, final)
+
+    # -- leaving with a job running ------------------------------------------------------
+    def ask_leave(self) -> str:
+        """KEEP, CANCEL or STAY (tests replace this method to answer)."""
+        box = QMessageBox(self)
+        box.setWindowTitle("A job is running")
+        box.setIcon(QMessageBox.Icon.Question)
+        box.setText(f"{self.job_label.text()}. What should happen to it?")
+        box.setInformativeText(
+            "Keep it running: it goes on in the background after the window closes, and "
+            "opening this project again shows it.\nCancel it: the unit in flight finishes "
+            "and training saves a checkpoint first; Resume goes on later.")
+        keep = box.addButton("Keep running in the background", QMessageBox.ButtonRole.AcceptRole)
+        cancel = box.addButton("Cancel the job", QMessageBox.ButtonRole.DestructiveRole)
+        stay = box.addButton("Stay", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(stay)
+        box.exec()
+        clicked = box.clickedButton()
+        return KEEP if clicked is keep else CANCEL if clicked is cancel else STAY
 
     def closeEvent(self, event: QCloseEvent) -> None:
         sup = self.supervisor
         if sup is not None:
-            # the run is resumable: stop it now rather than leave an orphan worker
-            sup.kill()
-            sup.wait(15_000)
-            self.supervisor = None
+            if self._leaving is None:
+                choice = self.ask_leave()
+                if choice == STAY:
+                    event.ignore()
+                    return
+                self._leaving = choice
+                sup.cancel()  # cooperative: the unit in flight ends, training checkpoints
+                self.job_label.setText("Handing the job to the background…" if choice == KEEP
+                                       else "Cancelling (checkpoint first)…")
+            event.ignore()  # closes for real once the job has ended (_finish_leaving)
+            return
+        self._bg_timer.stop()
         self.traces_view.close()
         super().closeEvent(event)
+
+    def _finish_leaving(self, sup: JobSupervisor | None, final: ev.Event | None) -> None:
+        """The job has ended: if it stopped because of the cancel (not finished, not failed)
+        and the answer was KEEP, hand it to a detached resume; then close."""
+        cancelled = getattr(final, "status", None) == "cancelled"
+        if self._leaving == KEEP and cancelled:
+            run_id = getattr(final, "run_id", None) or (sup.run_id if sup else None)
+            if self._study_id is not None:
+                handover.start(self.db_path, "study", self._study_id)
+            elif run_id:
+                handover.start(self.db_path, "run", int(run_id))
+        self._leaving = None
+        self.close()
+
+    # -- jobs in the background ------------------------------------------------------------
+    def _show_background(self) -> None:
+        """Show the project's jobs that run in the background (from an earlier window)."""
+        self.background = handover.active(self.db_path)
+        if not self.background:
+            self._bg_timer.stop()
+            return
+        names = ", ".join(f"{b.label} (pid {b.pid})" for b in self.background)
+        self.job_label.setText(f"In the background: {names}")
+        self.cancel_button.setEnabled(True)
+        first = self.background[0]
+        if first.kind == "run":
+            self.monitor_view.watch_background(first.ident, first.pid)
+        self._bg_timer.start()
+
+    def _poll_background(self) -> None:
+        ended = [b for b in self.background if not handover.alive(b)]
+        if ended:
+            self.job_label.setText(", ".join(f"{b.label} ended" for b in ended))
+            self.cancel_button.setEnabled(self.supervisor is not None)
+            self.background = [b for b in self.background if handover.alive(b)]
+            self._stale = {"Traces": True, "Compare": True, "Studies": True}
+        self.monitor_view.poll_background(ended=bool(ended) and not self.background)
+        if not self.background:
+            self._bg_timer.stop()
 
 
 def main(db_path: Path, quit_after_ms: int | None = None) -> int:
@@ -308,4 +399,5 @@ if __name__ == "__main__":
     parser.add_argument("--db", type=Path, default=None, help="project database")
     parser.add_argument("--quit-after-ms", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    sys.exit(main(args.db or default_db(), quit_after_ms=args.quit_after_ms))
+    sys.exit(main(args.db or app_settings.default_project(default_db()),
+                  quit_after_ms=args.quit_after_ms))

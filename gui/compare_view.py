@@ -1,7 +1,10 @@
-"""Compare: runs side by side. Metrics, pass rates with Wilson 95% intervals, time and
-teacher cost per run; per-item wins and losses of each run against the first ticked one
-(the baseline); plots of solve@k against k and against teacher tokens when runs have
-solve@k (or pass@k) metrics.
+"""Compare: runs side by side. Metrics grouped into evaluation, training and cost, each
+with its 95% interval beside its value (engine.metric_table); pass rates with Wilson 95%
+intervals, time and teacher cost per run; per-item wins and losses of each run against the
+first ticked one (the baseline); plots of solve@k against k and, once two runs have
+solve@k (or pass@k), against teacher tokens (with one run that plot would be one point per
+k, so a note says what is needed). Axes around a single value get a margin, never a
+zero-width range.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import browse
+from engine import browse, metric_table
 from engine.store import Store, runs
 from gui.monitor_view import PLOT_COLOURS
 from gui.theme import colours
@@ -60,26 +63,47 @@ class CompareView(QWidget):
         self.items_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.items_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         self.items_table.verticalHeader().setVisible(False)
-        self.plot_k = pg.PlotWidget(title="solve@k against k")
-        self.plot_tokens = pg.PlotWidget(title="solve@k against teacher tokens")
+        self.plot_k = pg.PlotWidget(title="solve@k vs k")
+        self.plot_tokens = pg.PlotWidget(title="solve@k vs teacher tokens")
+        self.legends: dict[pg.PlotWidget, QLabel] = {}
         for plot, x in ((self.plot_k, "k"), (self.plot_tokens, "teacher tokens")):
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("bottom", x)
-            plot.setMinimumHeight(200)
-            plot.addLegend(offset=(-5, 5))
+            plot.setLabel("left", "solve@k")
+            for axis in ("left", "bottom"):
+                plot.getAxis(axis).enableAutoSIPrefix(False)  # 0.75, not 750 (x0.001)
+            plot.setMinimumSize(180, 200)
+            # the legend is a label under the plot, so it never covers a line
+            legend = QLabel()
+            legend.setWordWrap(True)
+            legend.setObjectName("muted")
+            self.legends[plot] = legend
 
-        right = QWidget()
-        rv = QVBoxLayout(right)
-        rv.setContentsMargins(0, 0, 0, 0)
-        rv.addWidget(self.table, 3)
-        lower = QHBoxLayout()
+        lower_widget = QWidget()
+        lower = QHBoxLayout(lower_widget)
+        lower.setContentsMargins(0, 0, 0, 0)
         wins = QVBoxLayout()
         wins.addWidget(self.wins_label)
         wins.addWidget(self.items_table)
-        lower.addLayout(wins, 3)
-        lower.addWidget(self.plot_k, 2)
-        lower.addWidget(self.plot_tokens, 2)
-        rv.addLayout(lower, 3)
+        lower.addLayout(wins, 2)
+        k_box = QVBoxLayout()
+        k_box.addWidget(self.plot_k, 1)
+        k_box.addWidget(self.legends[self.plot_k])
+        lower.addLayout(k_box, 2)
+        self.tokens_note = QLabel()
+        self.tokens_note.setWordWrap(True)
+        self.tokens_note.setObjectName("muted")
+        self.tokens_note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        tokens_box = QVBoxLayout()
+        tokens_box.addWidget(self.plot_tokens, 1)
+        tokens_box.addWidget(self.legends[self.plot_tokens])
+        tokens_box.addWidget(self.tokens_note, 1)
+        lower.addLayout(tokens_box, 2)
+        # the table above the plots, the split movable; the table gets the larger share
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.table)
+        right.addWidget(lower_widget)
+        right.setSizes([440, 300])
 
         split = QSplitter()
         split.addWidget(left)
@@ -152,9 +176,14 @@ class CompareView(QWidget):
             ("teacher tokens", [f"{r.teacher_tokens:,}" for r in s]),
             ("teacher cost", [f"${r.cost_usd:.4f}" for r in s]),
         ]
-        names = sorted({n for r in s for n in r.metrics})
-        for name in names:
-            rows.append((name, [f"{r.metrics[name]:.4g}" if name in r.metrics else "—" for r in s]))
+        per_run = [{m.name: m for m in metric_table.rows(r.metrics)} for r in s]
+        names = {name: m.group for rows_of in per_run for name, m in rows_of.items()}
+        for group in metric_table.GROUPS:
+            members = [n for n in sorted(names, key=metric_table.sort_key) if names[n] == group]
+            if members:
+                rows.append((f"— {group} —", ["" for _ in s]))
+            for name in members:
+                rows.append((name, [_value_ci(rows_of.get(name)) for rows_of in per_run]))
         self.table.clear()
         self.table.setColumnCount(len(s))
         self.table.setRowCount(len(rows))
@@ -168,6 +197,7 @@ class CompareView(QWidget):
         if not outcomes:
             self.wins_label.setText("Tick two runs to see per-item wins and losses.")
             self.items_table.setRowCount(0)
+            self.items_table.setHorizontalHeaderLabels(["item", "baseline", "run"])
             return
         lines = [f"run {other} vs baseline run {ids[0]}: <b>{o.wins}</b> wins, <b>{o.losses}</b> "
                  f"losses, {o.ties} ties over {len(o.items)} shared items"
@@ -190,6 +220,7 @@ class CompareView(QWidget):
         self.plot_k.clear()
         self.plot_tokens.clear()
         by_k: dict[int, list[tuple[int, float]]] = {}
+        names: dict[pg.PlotWidget, list[str]] = {self.plot_k: [], self.plot_tokens: []}
         for n, r in enumerate(self.summaries):
             points = browse.at_k(r.metrics)
             if not points:
@@ -197,15 +228,54 @@ class CompareView(QWidget):
             colour = PLOT_COLOURS[n % len(PLOT_COLOURS)]
             ks, values = zip(*points, strict=True)
             self.plot_k.plot(list(ks), list(values), pen=pg.mkPen(colour, width=2), symbol="o",
-                             symbolBrush=colour, name=f"run {r.id}")
+                             symbolBrush=colour)
+            names[self.plot_k].append(_entry(colour, f"run {r.id}"))
             for k, v in points:
                 by_k.setdefault(k, []).append((r.teacher_tokens, v))
+        with_k = [r for r in self.summaries if browse.at_k(r.metrics)]
+        two = len(with_k) >= 2
+        self.plot_tokens.setVisible(two)
+        self.tokens_note.setVisible(not two)
+        if not two:
+            self.tokens_note.setText(
+                "solve@k against teacher tokens needs two runs with solve@k"
+                + (f"; run {with_k[0].id} has {with_k[0].teacher_tokens:,} teacher tokens"
+                   if with_k else "") + ".")
         for n, (k, pts) in enumerate(sorted(by_k.items())):
             pts.sort()
             colour = PLOT_COLOURS[n % len(PLOT_COLOURS)]
             xs, ys = zip(*pts, strict=True)
             self.plot_tokens.plot(list(xs), list(ys), pen=pg.mkPen(colour, width=1), symbol="o",
-                                  symbolBrush=colour, name=f"solve@{k}")
+                                  symbolBrush=colour)
+            names[self.plot_tokens].append(_entry(colour, f"solve@{k}"))
+        for plot in (self.plot_k, self.plot_tokens):
+            _sane_range(plot)
+            self.legends[plot].setText(" &nbsp; ".join(names[plot]))
+        self.legends[self.plot_tokens].setVisible(two)
+
+
+def _entry(colour: str, name: str) -> str:
+    return f"<span style='color:{colour}'>━●━</span> {name}"
+
+
+def _value_ci(row: metric_table.MetricRow | None) -> str:
+    if row is None:
+        return "—"
+    return f"{metric_table.fmt(row.value)}  {row.ci}".rstrip()
+
+
+def _sane_range(plot: pg.PlotWidget) -> None:
+    """Set each axis to the data's range plus a margin; a single value gets ±10% (or ±1
+    at zero), so one point never makes ticks like 30805.8, 30806, 30806.23."""
+    items = plot.getPlotItem().listDataItems()
+    xs = [float(x) for item in items for x in (item.xData if item.xData is not None else [])]
+    ys = [float(y) for item in items for y in (item.yData if item.yData is not None else [])]
+    for values, setter in ((xs, plot.setXRange), (ys, plot.setYRange)):
+        if not values:
+            continue
+        low, high = min(values), max(values)
+        pad = (high - low) * 0.08 if high > low else (abs(low) * 0.1 or 1.0)
+        setter(low - pad, high + pad, padding=0)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Runs: the project's runs, and a monitor of the selected (or running) one: per-stage
-progress bars with counts and ETA, live plots of loss, lr and other metrics (pyqtgraph),
-teacher tokens and cost so far, a log tail, and errors with their fix.
+progress bars with counts and ETA, the metrics as a table grouped into evaluation,
+training and cost with each 95% interval beside its value (engine.metric_table), live
+plots of loss, lr and other metric series (pyqtgraph; legends below the plots, never on
+the lines), teacher tokens and cost so far, a log tail, and errors with their fix.
 
 A finished run is drawn from the store (engine.browse.run_state); the running one is
 updated from engine events that the main window forwards to ``on_event``. Redraws are
@@ -14,9 +16,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QFrame,
@@ -31,11 +33,13 @@ from PySide6.QtWidgets import (
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
+    QTreeWidget,
+    QTreeWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
-from engine import browse
+from engine import browse, metric_table
 from engine import events as ev
 from engine.store import Store, runs
 from gui.theme import colours
@@ -92,6 +96,7 @@ class MonitorView(QWidget):
         self.db_path = db_path
         self.run_id: int | None = None
         self.live_run: int | None = None
+        self.background_run: tuple[int, int] | None = None  # (run id, pid) of a detached job
         self.series: dict[str, list[tuple[int, float]]] = {}
         self.stage_rows: dict[str, StageRow] = {}
         self._dirty = False
@@ -136,23 +141,38 @@ class MonitorView(QWidget):
         self.stages_grid.setColumnStretch(1, 1)
         rv.addWidget(self.stages_box)
         self.cost = QLabel("Teacher: no calls yet")
-        self.latest = QLabel("")
-        self.latest.setWordWrap(True)
-        info = QHBoxLayout()
-        info.addWidget(self.cost, 1)
-        info.addWidget(self.latest, 2)
-        rv.addLayout(info)
-        plots = QHBoxLayout()
+        rv.addWidget(self.cost)
+        self.metrics = QTreeWidget()
+        self.metrics.setColumnCount(4)
+        self.metrics.setHeaderLabels(["metric", "value", "95% CI", "n"])
+        self.metrics.setRootIsDecorated(False)
+        self.metrics.setUniformRowHeights(True)
+        self.metrics.setMinimumWidth(430)
+        self.metrics.setToolTip("Each metric's latest value (cost/*: the run's total), with "
+                                "its 95% interval where the run stored one.")
+        panels = QHBoxLayout()
+        panels.addWidget(self.metrics, 4)
         pg.setConfigOptions(antialias=False)  # cheaper repaints while a job streams
         self.plots: dict[str, pg.PlotWidget] = {}
-        for key, title in (("loss", "loss"), ("lr", "learning rate"), ("other", "metrics")):
+        self.legends: dict[str, QLabel] = {}
+        self.plot_boxes: dict[str, QWidget] = {}
+        for key, title in (("loss", "loss"), ("lr", "learning rate"), ("other", "metric series")):
             plot = pg.PlotWidget(title=title)
-            plot.setMinimumHeight(170)
+            plot.setMinimumHeight(150)
             plot.showGrid(x=True, y=True, alpha=0.2)
-            plot.addLegend(offset=(-5, 5))
-            self.plots[key] = plot
-            plots.addWidget(plot)
-        rv.addLayout(plots, 2)
+            plot.setLabel("bottom", "step")
+            legend = QLabel()
+            legend.setWordWrap(True)
+            legend.setObjectName("muted")
+            box = QWidget()
+            bv = QVBoxLayout(box)
+            bv.setContentsMargins(0, 0, 0, 0)
+            bv.setSpacing(2)
+            bv.addWidget(plot, 1)
+            bv.addWidget(legend)
+            self.plots[key], self.legends[key], self.plot_boxes[key] = plot, legend, box
+            panels.addWidget(box, 3)
+        rv.addLayout(panels, 3)
         rv.addWidget(QLabel("Log"))
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -214,7 +234,7 @@ class MonitorView(QWidget):
         return ""
 
     def _buttons(self) -> None:
-        live = self.live_run is not None
+        live = self.live_run is not None or self.background_run is not None
         status = self._status_of(self.run_id) if self.run_id is not None else ""
         self.resume_button.setEnabled(not live and status in RESUMABLE)
         self.cancel_button.setEnabled(live)
@@ -228,7 +248,8 @@ class MonitorView(QWidget):
         """Draw a run from the store (its state so far)."""
         with Store(self.db_path, readonly=True) as store:
             state = browse.run_state(store, run_id)
-        if run_id != self.run_id:
+        background = self.background_run is not None and self.background_run[0] == run_id
+        if run_id != self.run_id or background:
             self.log.clear()
             self._load_log(run_id)
         self.run_id = run_id
@@ -238,7 +259,10 @@ class MonitorView(QWidget):
             if cell is not None and int(cell.text()) == run_id:
                 self.table.selectRow(i)
         self.table.blockSignals(False)
-        self.header.setText(f"Run {state.id} · {state.name} · {state.paradigm} · {state.status}")
+        where = (f" · running in the background (pid {self.background_run[1]})"
+                 if self.background_run and self.background_run[0] == run_id else "")
+        self.header.setText(f"Run {state.id} · {state.name} · {state.paradigm} · "
+                            f"{state.status}{where}")
         self._set_stages([s.name for s in state.stages])
         for s in state.stages:
             info = s.status + (f" · {s.seconds:.1f} s" if s.seconds else "")
@@ -276,6 +300,23 @@ class MonitorView(QWidget):
     def show_error(self, message: str, hint: str) -> None:
         self.banner_text.setText(f"<b>✗ {message}</b>" + (f"<br>Fix: {hint}" if hint else ""))
         self.banner.show()
+
+    # -- a job running in the background (gui.handover) ---------------------------------
+    def watch_background(self, run_id: int, pid: int) -> None:
+        """Show a run that a detached process is running; ``poll_background`` re-reads it."""
+        self.background_run = (run_id, pid)
+        self.refresh()
+        self.show_run(run_id)
+
+    def poll_background(self, ended: bool) -> None:
+        if self.background_run is None:
+            return
+        run_id, _ = self.background_run
+        if ended:
+            self.background_run = None
+            self.refresh()
+        if self.run_id == run_id:
+            self.show_run(run_id)
 
     # -- live events ---------------------------------------------------------------------
     def on_event(self, event: ev.Event) -> None:
@@ -336,6 +377,7 @@ class MonitorView(QWidget):
         if path.is_file():
             lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
             self.log.setPlainText("\n".join(lines[-LOG_LINES:]))
+            self.log.moveCursor(QTextCursor.MoveOperation.End)
 
     def _log(self, line: str) -> None:
         self.log.appendPlainText(line)
@@ -361,54 +403,64 @@ class MonitorView(QWidget):
         for plot in self.plots.values():
             plot.clear()
             plot.enableAutoRange()
-        counters = {k: 0 for k in self.plots}
-        singles: list[tuple[str, float]] = []
+        drawn: dict[str, list[str]] = {k: [] for k in self.plots}
         for name, points in sorted(self.series.items(), key=lambda kv: _natural(kv[0])):
             key = _plot_for(name)
             if len(points) < 2 or key is None:
-                if points:
-                    singles.append((name, points[-1][1]))
                 continue
-            colour = PLOT_COLOURS[counters[key] % len(PLOT_COLOURS)]
-            counters[key] += 1
+            colour = PLOT_COLOURS[len(drawn[key]) % len(PLOT_COLOURS)]
             xs, ys = zip(*points, strict=True)
-            self.plots[key].plot(list(xs), list(ys), pen=pg.mkPen(colour, width=2), name=name)
-        self.latest.setText(" · ".join(f"{n} = {v:.4g}" for n, v in singles))
-        values = dict(singles)
-        shown = [(n, v) for n, v in singles if HEADLINE.fullmatch(n.rsplit("/", 1)[-1])]
-        if not counters["other"] and shown:
-            # no metric series to draw: the run's single values as bars, with their
-            # confidence interval (name_ci_low / name_ci_high) as error bars where known
-            plot = self.plots["other"]
-            plot.addItem(pg.BarGraphItem(x=list(range(len(shown))), height=[v for _, v in shown], width=0.6,
-                                         brush=PLOT_COLOURS[0]))
-            ci: list[tuple[int, float, float, float]] = []
-            for i, (n, v) in enumerate(shown):
-                low, high = values.get(f"{n}_ci_low"), values.get(f"{n}_ci_high")
-                if low is not None and high is not None:
-                    ci.append((i, v, v - low, high - v))
-            if ci:
-                x, y, below, above = (np.array(col, dtype=np.float64) for col in zip(*ci, strict=True))
-                plot.addItem(pg.ErrorBarItem(x=x, y=y, top=above, bottom=below, beam=0.2,
-                                             pen=pg.mkPen(colours().text, width=1.5)))
-            plot.getAxis("bottom").setTicks([[(i, n) for i, (n, _) in enumerate(shown)]])
-        else:
-            self.plots["other"].getAxis("bottom").setTicks(None)
+            self.plots[key].plot(list(xs), list(ys), pen=pg.mkPen(colour, width=2))
+            drawn[key].append(f"<span style='color:{colour}'>━━</span> {name}")
+        for key, names in drawn.items():
+            # the legend is a label under the plot, so it never covers a line
+            self.legends[key].setText(" &nbsp; ".join(names))
+            self.plot_boxes[key].setVisible(bool(names))
+        self._fill_metrics()
 
+    def _fill_metrics(self) -> None:
+        values = metric_table.values((name, value) for name, points in self.series.items()
+                                     for _, value in points)
+        rows = metric_table.rows(values)
+        self.metrics.clear()
+        bold = self.metrics.font()
+        bold.setBold(True)
+        for group in metric_table.GROUPS:
+            members = [r for r in rows if r.group == group]
+            if not members:
+                continue
+            head = QTreeWidgetItem([group])
+            head.setFont(0, bold)
+            self.metrics.addTopLevelItem(head)
+            head.setFirstColumnSpanned(True)  # only takes effect once the item is in the tree
+            for r in members:
+                item = QTreeWidgetItem(["   " + r.name, metric_table.fmt(r.value), r.ci,
+                                        "" if r.n is None else str(r.n)])
+                item.setTextAlignment(1, Qt.AlignmentFlag.AlignRight)
+                self.metrics.addTopLevelItem(item)
+        for col in range(4):
+            self.metrics.resizeColumnToContents(col)
 
-# rates worth a bar of their own (solve@k, pass@k, accuracy, win rate), by last name part
-HEADLINE = re.compile(r"(solve|pass)@\d+|accuracy|win_rate")
+    def metric_rows(self) -> list[tuple[str, ...]]:
+        """What the metrics table shows, row by row (group rows have one cell)."""
+        out = []
+        for i in range(self.metrics.topLevelItemCount()):
+            item = self.metrics.topLevelItem(i)
+            cells = tuple(item.text(c).strip() for c in range(4))
+            out.append(cells[:1] if item.isFirstColumnSpanned() else cells)
+        return out
 
 
 def _plot_for(name: str) -> str | None:
     """Which live plot a metric series belongs to, by its last name part (train/lr -> lr);
-    None for training diagnostics and curves, shown as latest values in the text line."""
+    None for diagnostics, curves and costs, which the metrics table shows."""
     last = name.rsplit("/", 1)[-1]
     if last.endswith("loss"):
         return "loss"
     if last in ("lr", "learning_rate"):
         return "lr"
-    if last in ("eta_s", "tokens_per_s", "grad_norm") or name.startswith(("curve/", "grid/")):
+    if last in ("eta_s", "tokens_per_s", "grad_norm") or name.startswith(("curve/", "grid/",
+                                                                            "cost/")):
         return None
     return "other"
 

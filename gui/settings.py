@@ -1,5 +1,6 @@
-"""Application settings (QSettings) and the Settings view: data directory, default
-endpoints, price table file, theme; also the recent-projects list the File menu shows.
+"""Application settings (QSettings) and the Settings view: the data folder (where new
+projects go), default endpoints, price table file, theme; and the recent-projects list,
+shown in the File menu and in the Settings view (double-click opens one).
 
 Settings are per user, never per project; API keys are never stored here (a recipe
 names an environment variable, or the key lives in the system keyring).
@@ -12,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QListWidget,
+    QListWidgetItem,
     QPushButton,
     QVBoxLayout,
     QWidget,
@@ -57,6 +60,46 @@ def add_recent(path: Path) -> None:
     app_settings().setValue("recent", json.dumps(paths[:MAX_RECENT]))
 
 
+def projects_dir() -> Path:
+    """Where new projects go: the Settings' data folder, else the user data dir."""
+    chosen = str(app_settings().value("data_dir", "") or "").strip()
+    return Path(chosen).expanduser() if chosen else data_dir()
+
+
+def new_project_path(name: str) -> Path:
+    """A new project's database: a bare name goes into ``projects_dir()``; '.db' added."""
+    path = Path(name).expanduser()
+    if not path.is_absolute():
+        path = projects_dir() / path
+    return path if path.suffix == ".db" else path.with_name(path.name + ".db")
+
+
+def default_project(fallback: Path) -> Path:
+    """The project the app opens without --db: ``DISTILLAB_DB`` if set, else distillab.db
+    in the Settings' data folder when one is chosen, else ``fallback``."""
+    chosen = str(app_settings().value("data_dir", "") or "").strip()
+    if os.environ.get("DISTILLAB_DB") or not chosen:
+        return fallback
+    return Path(chosen).expanduser() / "distillab.db"
+
+
+def check_folder(text: str) -> str | None:
+    """None when ``text`` names a folder new projects can be written to (created if
+    missing), else what is wrong with it."""
+    if not text.strip():
+        return None  # empty: the default data dir
+    folder = Path(text.strip()).expanduser()
+    if not folder.is_absolute():
+        return f"{text!r} is not an absolute path; pick a folder with Browse…"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create {folder}: {exc.strerror or exc}"
+    if not os.access(folder, os.W_OK):
+        return f"{folder} is not writable; pick another folder"
+    return None
+
+
 def endpoints() -> dict[str, str]:
     raw = app_settings().value("endpoints", "")
     try:
@@ -74,6 +117,7 @@ class SettingsView(QWidget):
     """Edits the app settings; saves on every change."""
 
     theme_changed = Signal(str)
+    open_requested = Signal(Path)  # a recent project, double-clicked
 
     def __init__(self) -> None:
         super().__init__()
@@ -85,14 +129,24 @@ class SettingsView(QWidget):
 
         general = QGroupBox("General")
         form = QFormLayout(general)
-        self.data_dir = QLineEdit(str(self.settings.value("data_dir", str(data_dir()))))
-        self.data_dir.setToolTip("Where new projects, converted models and run files go.")
+        self.data_dir = QLineEdit(str(self.settings.value("data_dir", "") or ""))
+        self.data_dir.setPlaceholderText(f"default: {data_dir()}")
+        self.data_dir.setToolTip(
+            "Where new projects go: File ▸ New project starts here, a bare name is created "
+            "here, and without --db the app opens distillab.db in this folder. A project's "
+            "run files go beside its database. Converted models and these settings stay in "
+            f"{data_dir()}.")
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._pick_dir)
         row = QHBoxLayout()
         row.addWidget(self.data_dir)
         row.addWidget(browse)
-        form.addRow("Data directory", row)
+        form.addRow("Data folder", row)
+        self.data_dir_problem = QLabel()
+        self.data_dir_problem.setObjectName("muted")
+        self.data_dir_problem.setWordWrap(True)
+        self.data_dir_problem.hide()
+        form.addRow("", self.data_dir_problem)
         self.prices = QLineEdit(str(self.settings.value("price_table", "")))
         apply_price_table(self.prices.text())
         self.prices.setPlaceholderText("default: prices.json in the data directory")
@@ -121,6 +175,14 @@ class SettingsView(QWidget):
             self.endpoint_edits[name] = edit
             eform.addRow(name, edit)
         layout.addWidget(box)
+        recent_box = QGroupBox("Recent projects (double-click to open)")
+        rv = QVBoxLayout(recent_box)
+        self.recent = QListWidget()
+        self.recent.setMaximumHeight(140)
+        self.recent.itemActivated.connect(self._open_recent)
+        rv.addWidget(self.recent)
+        layout.addWidget(recent_box)
+        self.fill_recent()
         note = QLabel("API keys are never stored here: recipes name an environment variable, "
                       "or Setup saves the key in the system keyring.")
         note.setObjectName("muted")
@@ -130,6 +192,17 @@ class SettingsView(QWidget):
         self.data_dir.editingFinished.connect(self._save)
         self.prices.editingFinished.connect(self._save)
         self.theme.currentTextChanged.connect(self._theme)
+
+    def fill_recent(self) -> None:
+        self.recent.clear()
+        for path in recent_projects():
+            entry = QListWidgetItem(f"{path.name}    {path.parent}")
+            entry.setData(Qt.ItemDataRole.UserRole, str(path))
+            entry.setToolTip(str(path))
+            self.recent.addItem(entry)
+
+    def _open_recent(self, entry: QListWidgetItem) -> None:
+        self.open_requested.emit(Path(str(entry.data(Qt.ItemDataRole.UserRole))))
 
     def _pick_dir(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Data directory", self.data_dir.text())
@@ -149,7 +222,14 @@ class SettingsView(QWidget):
 
     def _save(self) -> None:
         s = self.settings
-        s.setValue("data_dir", self.data_dir.text())
+        problem = check_folder(self.data_dir.text())
+        self.data_dir.setProperty("invalid", problem is not None)
+        self.data_dir.style().polish(self.data_dir)
+        self.data_dir_problem.setText(f"✗ {problem}; new projects still go to "
+                                      f"{projects_dir()}" if problem else "")
+        self.data_dir_problem.setVisible(problem is not None)
+        if problem is None:
+            s.setValue("data_dir", self.data_dir.text().strip())
         s.setValue("price_table", self.prices.text())
         apply_price_table(self.prices.text())
         s.setValue("theme", self.theme.currentText())

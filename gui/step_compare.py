@@ -2,8 +2,10 @@
 
 Draws an ``engine.browse.Comparison`` as one rich-text table: a column per trace, a row
 per aligned step (gaps left empty), a verdict badge per step, the first wrong step of
-each trace highlighted, a word-level diff against the first column inside aligned steps,
-and per-step metrics (e.g. log-PPL) as small bars scaled over the whole comparison. One
+each trace highlighted, steps as rendered markdown with code in monospace and syntax colour
+(gui.rich_text), a word-level diff against the first column inside aligned steps of traces
+of the same kind (engine.browse.compare_traces decides), and per-step metrics (e.g.
+log-PPL) as small bars scaled over the whole comparison. One
 QTextBrowser instead of a widget per cell keeps a 50-step comparison well under 100 ms.
 """
 
@@ -16,6 +18,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QTextBrowser
 
 from engine.browse import Cell, Comparison, wrong_rows
+from gui.rich_text import MONO, markdown_html
 from gui.theme import colours
 
 BAR_CHARS = 8  # a full metric bar, in block characters
@@ -29,10 +32,16 @@ def _badge(verdict: str) -> str:
             f"&nbsp;{mark}&nbsp;</span>")
 
 
+def _is_code(cell: Cell) -> bool:
+    return cell.kind == "code" or cell.text.lstrip().startswith(("```", "~~~"))
+
+
 def _diff_html(cell: Cell) -> str:
+    """A step as a person reads it: markdown rendered, code coloured; a step with a word
+    diff keeps its raw text (line breaks kept, code in monospace) with the diff marked."""
     c = colours()
-    if cell.diff is None:
-        return html.escape(cell.text)
+    if cell.diff is None or all(op == "equal" for op, _ in cell.diff):
+        return markdown_html(cell.text)
     parts = []
     for op, text in cell.diff:
         esc = html.escape(text)
@@ -43,7 +52,15 @@ def _diff_html(cell: Cell) -> str:
         else:
             parts.append(f"<span style='background:{c.delete}; text-decoration:line-through'>"
                          f"{esc}</span>")
-    return "".join(parts)
+    body = "".join(parts)
+    if _is_code(cell):
+        return f"<pre style=\"{MONO}; margin: 2px 0\">{body}</pre>"
+    return f"<div style='white-space: pre-wrap'>{body}</div>"
+
+
+def _short(model: str | None) -> str:
+    """A model name without its folder (a local student path is long and says little)."""
+    return (model or "?").rstrip("/").rsplit("/", 1)[-1]
 
 
 def _bars(cell: Cell, ranges: dict[str, tuple[float, float]]) -> str:
@@ -73,9 +90,11 @@ def comparison_html(comp: Comparison, current_row: int | None = None) -> str:
         verdict = f" · {_badge(t.verdict)} {html.escape(t.verdict)}" if t.verdict else ""
         first = (f"<br><span style='color:{c.wrong}'>first wrong step: row {wrong + 1}</span>"
                  if wrong is not None else "")
+        kind = comp.kinds[col] if col < len(comp.kinds) else "text"
+        where = t.stage if kind == t.stage else f"{t.stage} · {kind}"
         head.append(f"<th width='{width}' align='left'>{html.escape(t.role)} "
-                    f"<span style='color:{c.muted}; font-weight:normal'>· "
-                    f"{html.escape(t.model or '?')} · run {t.run_id} · trace {t.id}"
+                    f"<span style='color:{c.muted}; font-weight:normal'>· {html.escape(where)} · "
+                    f"{html.escape(_short(t.model))} · run {t.run_id} · trace {t.id}"
                     f"</span>{verdict}{first}</th>")
     rows = ["<tr>" + "".join(head) + "</tr>"]
     for r, cells in enumerate(comp.rows):
@@ -96,7 +115,7 @@ def comparison_html(comp: Comparison, current_row: int | None = None) -> str:
             kind = "" if cell.kind == "step" else f" <i>{html.escape(cell.kind)}</i>"
             parts.append(
                 f"<td{bg} valign='top'>{_badge(cell.verdict)} "
-                f"<span style='color:{c.muted}'>step {cell.index + 1}</span>{kind}{first}<br>"
+                f"<span style='color:{c.muted}'>step {cell.index + 1}</span>{kind}{first}"
                 f"{_diff_html(cell)}{_bars(cell, comp.metric_ranges)}</td>")
         rows.append("<tr>" + "".join(parts) + "</tr>")
     return (f"<table width='100%' cellspacing='0' cellpadding='6' border='1' "

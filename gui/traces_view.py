@@ -2,6 +2,11 @@
 verdict, wrong steps, and search) over a side-by-side, step-by-step comparison of two or
 three traces of the selected trace's item.
 
+Above the comparison, the item's full problem and gold answer (rendered markdown,
+collapsible). The partners ticked by default mean something (engine.browse.default_partners:
+the same role in other runs, or student vs teacher; never a bookkeeping trace); word diffs
+are drawn only between traces of the same kind unless *Word diff across kinds* is ticked.
+
 The table model fetches 200 rows at a time with keyset paging (``fetchMore``), so 100k
 traces open as fast as 100. Keyboard: Ctrl+Down / Ctrl+Up next / previous item,
 F8 / Shift+F8 next / previous wrong step.
@@ -17,6 +22,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QCheckBox,
     QComboBox,
     QHBoxLayout,
     QLabel,
@@ -26,17 +32,21 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from engine import browse
 from engine.store import Store
+from gui.rich_text import text_or_code_html
 from gui.step_compare import StepCompareView
 from gui.theme import colours
 
 PAGE = 200
 MAX_COMPARED = 3
+PROBLEM_MAX_PX = 160  # the item panel's height at most; a longer problem scrolls
 COLUMNS = ["id", "run", "stage", "role", "item", "model", "verdict", "steps", "output"]
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -162,7 +172,24 @@ class TracesView(QWidget):
         nav.addWidget(self.next_item)
         nav.addWidget(self.next_wrong_button)
         nav.addWidget(self.item_label, 1)
+        self.diff_any = QCheckBox("Word diff across kinds")
+        self.diff_any.setToolTip("Word diffs are drawn only between traces of the same kind "
+                                 "(prose with prose, code with code); tick to draw them anyway.")
+        nav.addWidget(self.diff_any)
         cv.addLayout(nav)
+        self.problem_toggle = QToolButton()
+        self.problem_toggle.setCheckable(True)
+        self.problem_toggle.setChecked(True)
+        self.problem_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.problem_toggle.setArrowType(Qt.ArrowType.DownArrow)
+        self.problem_toggle.setText("Problem and gold answer")
+        self.problem_toggle.setAutoRaise(True)
+        self.problem = QTextBrowser()
+        self.problem.setOpenExternalLinks(False)
+        self.problem.setMaximumHeight(PROBLEM_MAX_PX)
+        self.problem.setPlaceholderText("Select a trace to see its item's problem.")
+        cv.addWidget(self.problem_toggle)
+        cv.addWidget(self.problem)
         row = QHBoxLayout()
         self.choices = QListWidget()
         self.choices.setMaximumWidth(260)
@@ -193,6 +220,8 @@ class TracesView(QWidget):
         self.run_box.currentIndexChanged.connect(self._run_changed)
         self.table.selectionModel().selectionChanged.connect(self._selected)
         self.choices.itemChanged.connect(self._choices_changed)
+        self.diff_any.toggled.connect(lambda _: self.compare(self.compared))
+        self.problem_toggle.toggled.connect(self._toggle_problem)
         self.prev_item.clicked.connect(lambda: self.step_item(-1))
         self.next_item.clicked.connect(lambda: self.step_item(+1))
         self.next_wrong_button.clicked.connect(self.steps.next_wrong)
@@ -203,6 +232,11 @@ class TracesView(QWidget):
             shortcut.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
             shortcut.activated.connect(slot)
         self.reload()
+
+    def _toggle_problem(self, shown: bool) -> None:
+        self.problem.setVisible(shown)
+        self.problem_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else
+                                         Qt.ArrowType.RightArrow)
 
     def closeEvent(self, event: Any) -> None:
         self.store.close()
@@ -274,15 +308,25 @@ class TracesView(QWidget):
             return
         self.item_id = item_id
         siblings = browse.item_traces(self.store, item_id)
-        data = browse.item_text(self.store, item_id)
-        question = str(data.get("question") or data.get("problem") or "")
+        problem, gold = browse.item_problem(browse.item_text(self.store, item_id))
+        hidden = sum(t.bookkeeping for t in siblings)
         self.item_label.setText(f"<b>Item {item_id}</b> · {len(siblings)} traces"
-                                + (f" · {question[:220]}" if question else ""))
-        chosen = self._default_choice(siblings, trace_id)
+                                + (f" ({hidden} bookkeeping, not compared by default)"
+                                   if hidden else ""))
+        self.problem.setHtml("".join(
+            f"<p style='margin:4px 0 2px 0'><b>{title}</b></p>"
+            + (text_or_code_html(text) if text else "<p>—</p>")
+            for title, text in (("Problem", problem), ("Gold answer", gold))))
+        # as tall as the text needs (up to PROBLEM_MAX_PX), so a short problem leaves room
+        doc = self.problem.document()
+        doc.setTextWidth(max(self.problem.viewport().width(), 400))
+        self.problem.setFixedHeight(min(PROBLEM_MAX_PX, int(doc.size().height()) + 8))
+        chosen = browse.default_partners(siblings, trace_id, MAX_COMPARED - 1)
         self.choices.blockSignals(True)
         self.choices.clear()
         for t in siblings:
-            entry = QListWidgetItem(f"{t.role} · run {t.run_id} · {t.stage} #{t.id}")
+            tag = " · bookkeeping" if t.bookkeeping else f" · {t.kind}"
+            entry = QListWidgetItem(f"{t.role} · run {t.run_id} · {t.stage} #{t.id}{tag}")
             entry.setData(Qt.ItemDataRole.UserRole, t.id)
             entry.setFlags(entry.flags() | Qt.ItemFlag.ItemIsUserCheckable)
             entry.setCheckState(Qt.CheckState.Checked if t.id in chosen else
@@ -291,19 +335,13 @@ class TracesView(QWidget):
         self.choices.blockSignals(False)
         self.compare(chosen)
 
-    @staticmethod
-    def _default_choice(siblings: list[browse.TraceRow], trace_id: int | None) -> list[int]:
-        if not siblings:
-            return []
-        anchor = next((t for t in siblings if t.id == trace_id), siblings[0])
-        same_run = [t.id for t in siblings if t.run_id == anchor.run_id and t.id != anchor.id]
-        others = [t.id for t in siblings if t.run_id != anchor.run_id]
-        return sorted([anchor.id, *(same_run + others)[:MAX_COMPARED - 1]])
-
     def _choices_changed(self) -> None:
         ids = [int(self.choices.item(i).data(Qt.ItemDataRole.UserRole))
                for i in range(self.choices.count())
                if self.choices.item(i).checkState() == Qt.CheckState.Checked]
+        if self.compared and self.compared[0] in ids:  # the first column stays the pivot
+            ids.remove(self.compared[0])
+            ids.insert(0, self.compared[0])
         if len(ids) > MAX_COMPARED:
             self.item_label.setText(f"Tick at most {MAX_COMPARED} traces; showing the first "
                                     f"{MAX_COMPARED}.")
@@ -315,7 +353,9 @@ class TracesView(QWidget):
             self.steps.clear()
             self.steps.comparison = None
             return
-        self.steps.show_comparison(browse.compare_traces(self.store, trace_ids))
+        comp = browse.compare_traces(self.store, trace_ids,
+                                     diff_any_kind=self.diff_any.isChecked())
+        self.steps.show_comparison(comp)
 
     def step_item(self, direction: int) -> None:
         if self.item_id is None:

@@ -263,11 +263,12 @@ def test_side_by_side_alignment_badges_diff_and_keyboard(qtbot, window, sample):
     qtbot.waitUntil(lambda: view.model.rowCount() > 0)
     row = next(i for i, r in enumerate(view.model.rows) if r.id == ids["student_trace"])
     view.table.selectRow(row)
-    assert view.compared == [ids["teacher_trace"], ids["student_trace"], ids["reviser_trace"]]
+    # the selected student trace first, then the teacher side of its own run
+    assert view.compared == [ids["student_trace"], ids["teacher_trace"], ids["reviser_trace"]]
     comp = view.steps.comparison
     assert comp is not None and len(comp.rows) == 5  # the student's extra step gets a row of its own
-    assert comp.rows[3][0] is None and comp.rows[3][2] is None
-    assert comp.first_wrong_row == [None, 1, None]
+    assert comp.rows[3][1] is None and comp.rows[3][2] is None
+    assert comp.first_wrong_row == [1, None, None]
     html = view.steps.toHtml()
     assert "first wrong step" in html and "line-through" in html and "log_ppl" in html
     assert "✗" in view.steps.toPlainText() and "✓" in view.steps.toPlainText()
@@ -306,7 +307,15 @@ def test_monitor_shows_stages_plots_cost_and_errors_with_their_fix(qtbot, tmp_pa
     assert train.info.text() == "completed · 388.0 s"
     assert view.cost.text().startswith("Teacher: 30 calls") and "$0.0068" in view.cost.text()
     assert len(view.plots["loss"].getPlotItem().listDataItems()) == 1
-    assert "solve@2 = 0.55 · solve@5" in view.latest.text()
+    # metrics: a table grouped evaluation / training, the legend under the plot (never on
+    # its lines), no bar chart: the series-less "other" plot is hidden
+    rows = view.metric_rows()
+    assert rows.index(("evaluation",)) < rows.index(("solve@2", "0.55", "", "")) < \
+        rows.index(("training",)) < rows.index(("loss", rows[rows.index(("training",)) + 1][1],
+                                                  "", ""))
+    assert view.plots["loss"].getPlotItem().legend is None
+    assert "loss" in view.legends["loss"].text()
+    assert not view.plot_boxes["other"].isVisibleTo(view)
     assert not view.banner.isVisibleTo(view)
     view.show_run(ids["smoke_run"])
     assert view.banner.isVisibleTo(view)
@@ -332,8 +341,41 @@ def test_compare_shows_intervals_cost_wins_losses_and_solve_at_k(qtbot, window, 
     assert view.items_table.rowCount() == 30
     assert len(view.plot_k.getPlotItem().listDataItems()) == 2  # solve@k of both runs
     assert len(view.plot_tokens.getPlotItem().listDataItems()) == 4  # one curve per k
+    assert view.plot_tokens.isVisibleTo(view) and not view.tokens_note.isVisibleTo(view)
+    assert labels.index("— evaluation —") < labels.index("solve@2") < labels.index("— training —")
     view.runs_list.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert view.items_table.rowCount() == 0 and view.table.columnCount() == 1
+    # one run: no one-point-per-k plot against tokens, a note instead; solve@k against k
+    # keeps an axis of non-zero width around its values
+    assert not view.plot_tokens.isVisibleTo(view) and view.tokens_note.isVisibleTo(view)
+    assert "needs two runs" in view.tokens_note.text()
+    (x0, x1), (y0, y1) = view.plot_k.getPlotItem().viewRange()
+    assert x0 < 1 < 5 < x1 and y0 < 0.30 < 0.47 < y1  # the smoke run: solve@1, solve@5
+
+
+def test_compare_puts_the_interval_beside_its_value_and_single_values_get_sane_axes(
+        qtbot, tmp_path):
+    from gui.compare_view import CompareView
+
+    db = tmp_path / "c.db"
+    with Store(db) as store:
+        run = runs.create_run(store, name="one", paradigm="smoke", recipe_yaml="x", seed=0,
+                              stage_names=["evaluate"])
+        for name, value in (("solve@1", 0.5), ("solve@1_ci_low", 0.25), ("solve@1_ci_high", 0.75),
+                            ("accuracy", 0.4), ("accuracy_n", 20.0)):
+            runs.add_metric(store, run.id, name, value, stage="evaluate")
+        for tokens in (12, 30):  # cost/* values add up to the run's cost
+            runs.add_metric(store, run.id, "cost/train_tokens", tokens, stage="train")
+    view = CompareView(db)
+    qtbot.addWidget(view)
+    labels = [view.table.verticalHeaderItem(i).text() for i in range(view.table.rowCount())]
+    assert not any(label.endswith(("_ci_low", "_ci_high", "_n")) for label in labels)
+    assert view.table.item(labels.index("solve@1"), 0).text() == "0.5  [0.25 – 0.75]"
+    assert view.table.item(labels.index("cost/train_tokens"), 0).text() == "42"
+    assert labels.index("— evaluation —") < labels.index("solve@1") < labels.index("— cost —")
+    # one run with one k: one point, yet a readable axis (not 0.5 +- 1e-9)
+    (x0, x1), (y0, y1) = view.plot_k.getPlotItem().viewRange()
+    assert (x0, x1) == pytest.approx((0.9, 1.1)) and (y0, y1) == pytest.approx((0.45, 0.55))
 
 
 def test_settings_persist_and_the_theme_switches(qtbot, window):

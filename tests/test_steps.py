@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from engine.steps import align, first_wrong, inline_diff, parse_tags, section_kind, split_steps
+from engine.steps import Piece, align, first_wrong, inline_diff, parse_tags, section_kind, split_steps
 
 SUPERCORRECT = """<Step1>Let x be the number of apples. <Key>Both boxes hold the same count.</Key></Step1>
 <Step2>Then 2x = 10, so x = 5.</Step2>
@@ -44,6 +44,33 @@ def test_paragraphs_and_lines():
     assert [p.text for p in split_steps("a = 1\n\n", "lines")] == ["a = 1"]
     with pytest.raises(ValueError, match="unknown step style"):
         split_steps("x", "words")
+
+
+CODER_REPLY = ("Here you go:\n```python\ndef add_3(x):\n    # Step 1: add\n    y = x + 3\n\n"
+               "    return y\n```\nIt adds three.")
+
+
+def test_a_fenced_code_block_is_one_step_in_every_style():
+    for style in ("auto", "paragraphs", "lines"):
+        pieces = split_steps(CODER_REPLY, style)
+        assert [p.kind for p in pieces] == ["step", "code", "step"], style
+        assert pieces[1].text.startswith("```python\ndef add_3(x):")
+        assert pieces[1].text.endswith("return y\n```")
+    # a "Step 1:" inside the code is not a step mark: the reply is not a numbered chain
+    assert all(p.kind != "preamble" for p in split_steps(CODER_REPLY))
+
+
+def test_headings_and_step_marks_inside_code_are_not_split():
+    editorial = ("## Key Insights\nAdd the constant.\n\n## Step-by-Step Algorithm\n"
+                 "```python\n# Compute\nfor i in xs:\n    # Step 2: keep\n    out.append(i)\n```\n")
+    pieces = split_steps(editorial)
+    assert [p.kind for p in pieces] == ["key_insights", "step_by_step_algorithm"]
+    assert "# Compute" in pieces[1].text and pieces[1].text.endswith("```")
+    chain = "Step 1: set up.\n```\nStep 7: not a step\n```\nStep 2: done."
+    assert [p.text.split(":")[0] for p in split_steps(chain)] == ["Step 1", "Step 2"]
+    # an unclosed fence runs to the end of the text, still one step
+    assert split_steps("Code:\n\n```py\nx = 1\n\ny = 2") == [
+        Piece("step", "Code:"), Piece("code", "```py\nx = 1\n\ny = 2")]
 
 
 def test_alignment_puts_gaps_where_a_step_was_inserted():
