@@ -41,7 +41,7 @@ def _tqdm_off() -> None:
     if not getattr(tqdm.__init__, "_distillab_off", False):
         off = partialmethod(tqdm.__init__, disable=True)
         off._distillab_off = True  # type: ignore[attr-defined]
-        tqdm.__init__ = off  # type: ignore[assignment,method-assign]
+        tqdm.__init__ = off
 
 
 def quiet_libraries() -> None:
