@@ -149,8 +149,10 @@ class CompareView(QWidget):
             rows.append((f"pass rate · {stage} (95% CI)", cells))
         rows += [
             ("teacher calls", [f"{r.teacher_calls:,}" for r in s]),
-            ("teacher tokens", [f"{r.teacher_tokens:,}" for r in s]),
-            ("teacher cost", [f"${r.cost_usd:.4f}" for r in s]),
+            ("teacher tokens used", [f"{r.tokens_used:,}" for r in s]),
+            ("teacher tokens paid", [f"{r.teacher_tokens:,}" for r in s]),
+            ("teacher USD used", [f"${r.usd_used:.4f}" for r in s]),
+            ("teacher USD paid", [f"${r.cost_usd:.4f}" for r in s]),
         ]
         names = sorted({n for r in s for n in r.metrics})
         for name in names:

@@ -156,6 +156,7 @@ class Accounting:
 
     answers_paid: int = 0  # samples returned by calls this run sent
     answers_reused: int = 0  # samples served from the cache (or a copied stage)
+    failed_attempts: int = 0  # calls that came back with an error (no tokens, no cost)
     tokens_in_paid: int = 0
     tokens_out_paid: int = 0
     usd_paid: float = 0.0
@@ -179,6 +180,7 @@ class Accounting:
         """The figures by name, as shown in summaries and exports."""
         return {"teacher_answers_paid": self.answers_paid,
                 "teacher_answers_reused": self.answers_reused,
+                "teacher_failed_attempts": self.failed_attempts,
                 "teacher_tokens_used": self.tokens_used, "teacher_tokens_paid": self.tokens_paid,
                 "teacher_usd_used": self.usd_used, "teacher_usd_paid": self.usd_paid}
 
@@ -187,8 +189,9 @@ class Accounting:
                              for f in fields(self)})
 
 
-_PAID = ("SELECT stage, COUNT(*), COALESCE(SUM(tokens_in), 0), COALESCE(SUM(tokens_out), 0), "
-         "COALESCE(SUM(cost_usd), 0) FROM teacher_calls WHERE run_id = ? AND error IS NULL "
+_PAID = ("SELECT stage, COUNT(*) FILTER (WHERE error IS NULL), COALESCE(SUM(tokens_in), 0), "
+         "COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_usd), 0), "
+         "COUNT(*) FILTER (WHERE error IS NOT NULL) FROM teacher_calls WHERE run_id = ? "
          "GROUP BY stage ORDER BY MIN(id)")
 _REUSED = ("SELECT r.stage, COUNT(*), COALESCE(SUM(c.tokens_in), 0), "
            "COALESCE(SUM(c.tokens_out), 0), COALESCE(SUM(c.cost_usd), 0) FROM teacher_reuse r "
@@ -200,9 +203,12 @@ def accounting_by_stage(store: Store, run_id: int) -> dict[str, Accounting]:
     """Used and paid per stage, stages in the order they first called the teacher."""
     out: dict[str, Accounting] = {}
     for r in store.query(_PAID, (run_id,)):
-        out[str(r[0] or "")] = Accounting(int(r[1]), 0, int(r[2]), int(r[3]), float(r[4]))
+        out[str(r[0] or "")] = Accounting(
+            answers_paid=int(r[1]), tokens_in_paid=int(r[2]), tokens_out_paid=int(r[3]),
+            usd_paid=float(r[4]), failed_attempts=int(r[5]))
     for r in store.query(_REUSED, (run_id,)):
-        reused = Accounting(0, int(r[1]), 0, 0, 0.0, int(r[2]), int(r[3]), float(r[4]))
+        reused = Accounting(answers_reused=int(r[1]), tokens_in_reused=int(r[2]),
+                            tokens_out_reused=int(r[3]), usd_reused=float(r[4]))
         out[str(r[0] or "")] = out.get(str(r[0] or ""), Accounting()) + reused
     return out
 
