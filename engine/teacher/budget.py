@@ -111,7 +111,7 @@ class Budget:
         flag = (f"--max-usd {2 * (self.cap.max_usd or 0):g}" if self.cap.max_usd is not None
                 and self.usd >= self.cap.max_usd else
                 f"--max-tokens {2 * (self.cap.max_tokens or 0)}")
-        return (f"teacher budget reached for run {run}: used {used} (cap: {caps}); "
+        return (f"teacher budget reached for run {run}: paid {used} (cap: {caps}); "
                 "everything finished so far is kept",
                 f"raise the cap and resume: `distillab teacher budget {run} {flag}` then "
                 f"`distillab resume {run}`")
