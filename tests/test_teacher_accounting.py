@@ -82,6 +82,14 @@ def test_used_vs_paid_on_a_run_that_hits_the_cache(db_path, tmp_path):
         assert calls.accounting(store, first) == paid_first
         # the budget counts what the run paid, not what it used
         assert calls.totals(store, second).tokens == a.tokens_paid
+        # a streamed answer from the cache (the GUI's "try a prompt") is used, not paid, too
+        third = _run(store, "third")
+        with open_teacher(spec, store=store, run_id=third, stage="try") as teacher:
+            pieces = list(teacher.stream(asks[0]))
+        assert "".join(p.text for p in pieces) == "echo 0 seed None: q 0"
+        s = calls.accounting(store, third)
+        assert (s.answers_reused, s.tokens_used, s.tokens_paid) == (1, 2 + 6, 0)
+        assert server.chat_requests == 4
     text = _show(db_path, second)
     total = next(line for line in text.splitlines() if "total" in line).split("│")
     assert [c.strip() for c in total[1:-1]] == ["total", "2", "6", "0", "56", "14", "0.1040",
