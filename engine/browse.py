@@ -16,7 +16,7 @@ from engine import metric_table
 from engine.metrics import wilson
 from engine.steps import Aligned, align, first_wrong, inline_diff, split_steps
 from engine.steps import similarity as step_similarity
-from engine.store import Store, from_json, runs
+from engine.store import Store, calls, from_json, runs
 from engine.store.traces import Trace, get_trace
 
 # Characters of a trace's output shown in a table row; the full text is one click away.
@@ -362,30 +362,45 @@ class RunSummary:
     metrics: dict[str, float]
     accuracy: list[Accuracy]
     teacher_calls: int
-    tokens_in: int
+    tokens_in: int  # paid
     tokens_out: int
     cost_usd: float
+    tokens_used: int = 0  # paid + answers from the cache (see engine.store.calls)
+    usd_used: float = 0.0
 
     @property
     def teacher_tokens(self) -> int:
+        """Tokens paid for (what the run's own calls cost)."""
         return self.tokens_in + self.tokens_out
 
 
 @dataclass(frozen=True)
 class TeacherCost:
+    """A run's teacher so far: rows it sent (paid; failed attempts included in ``calls``),
+    and what it used (paid + answers taken from the cache, which cost it nothing)."""
+
     calls: int
     tokens_in: int
     tokens_out: int
     cost_usd: float
+    answers_reused: int = 0
+    tokens_used: int = 0
+    usd_used: float = 0.0
+
+    @property
+    def tokens_paid(self) -> int:
+        return self.tokens_in + self.tokens_out
 
 
 def teacher_cost(store: Store, run_id: int) -> TeacherCost:
-    """Teacher calls of a run so far (cache hits are not calls and cost nothing)."""
+    """Teacher calls of a run so far, paid and used."""
     row = store.one("SELECT COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
                     "FROM teacher_calls WHERE run_id = ?", (run_id,))
+    used = calls.accounting(store, run_id)
     if row is None:
         return TeacherCost(0, 0, 0, 0.0)
-    return TeacherCost(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), float(row[3] or 0.0))
+    return TeacherCost(int(row[0] or 0), int(row[1] or 0), int(row[2] or 0), float(row[3] or 0.0),
+                       used.answers_reused, used.tokens_used, used.usd_used)
 
 
 def accuracy(store: Store, run_id: int, confidence: float = 0.95) -> list[Accuracy]:
@@ -413,7 +428,8 @@ def run_summary(store: Store, run_id: int) -> RunSummary:
                       seconds=seconds, metrics=run_metrics(store, run_id),
                       accuracy=accuracy(store, run_id), teacher_calls=cost.calls,
                       tokens_in=cost.tokens_in, tokens_out=cost.tokens_out,
-                      cost_usd=cost.cost_usd)
+                      cost_usd=cost.cost_usd, tokens_used=cost.tokens_used,
+                      usd_used=cost.usd_used)
 
 
 _AT_K = re.compile(r"^(solve|pass)@(\d+)$")

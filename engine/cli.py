@@ -262,7 +262,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("export", "Export a run's traces (with steps), pairs or evaluations.")
     p.add_argument("run_id", type=int)
     p.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
-    p.add_argument("--what", choices=["traces", "pairs", "evaluations"], default="traces")
+    p.add_argument("--what", choices=["traces", "pairs", "evaluations", "teacher"],
+                   default="traces", help="teacher: tokens and USD used and paid, per stage")
     p.add_argument("--out", type=Path, default=None, help="output file (default: beside the db)")
     p.set_defaults(func=cmd_export)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")

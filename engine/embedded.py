@@ -71,12 +71,12 @@ def _manifest_ok(folder: Path, gguf_sha: str) -> bool:
 
 def _convert(gguf: Path, out: Path) -> float:
     """Write a Hugging Face folder for the GGUF into ``out``; returns the parity error."""
+    from engine.quiet import quiet_libraries
+
+    quiet_libraries()  # first: the GGUF dequantisation shows a tqdm bar
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from engine.quiet import quiet_libraries
-
-    quiet_libraries()
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                   dtype=torch.float32)

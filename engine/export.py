@@ -1,4 +1,5 @@
-"""Export a run's traces (with their steps and items), preference pairs or evaluations.
+"""Export a run's traces (with their steps and items), preference pairs, evaluations, or its
+teacher accounting (tokens and USD used and paid, per stage and a total row with stage null).
 
 JSONL (one object per line) or Parquet; API keys are never in the database, so never
 in an export. Paradigms add training-format exports (chat JSONL, DPO pairs) on top.
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DistillabError
-from engine.store import Store, from_json, runs
+from engine.store import Store, calls, from_json, runs
 
 
 def _rows(store: Store, run_id: int, what: str) -> list[dict[str, Any]]:
@@ -32,7 +33,13 @@ def _rows(store: Store, run_id: int, what: str) -> list[dict[str, Any]]:
     if what == "evaluations":
         return [{**dict(r), "details": from_json(r["details"])} for r in
                 store.query("SELECT * FROM evaluations WHERE run_id = ? ORDER BY id", (run_id,))]
-    raise DistillabError(f"cannot export {what!r}", "choose traces, pairs or evaluations")
+    if what == "teacher":  # used and paid, per stage and in total (engine.store.calls)
+        by_stage = calls.accounting_by_stage(store, run_id)
+        total = sum(by_stage.values(), calls.Accounting())
+        return [{"run_id": run_id, "stage": stage, **a.figures()}
+                for stage, a in [*by_stage.items(), (None, total)]]
+    raise DistillabError(f"cannot export {what!r}",
+                         "choose traces, pairs, evaluations or teacher")
 
 
 def export_run(db_path: str | Path, run_id: int, fmt: str = "jsonl",

@@ -1,4 +1,8 @@
-"""A run's summary for the terminal (`distillab show`): stages, metrics, evaluations, cost."""
+"""A run's summary for the terminal (`distillab show`): stages, metrics, evaluations, cost.
+
+The teacher's cost is shown *used* and *paid*: answers served from the cache (or from a
+stage a study copied) are used by the run but paid by whoever asked first.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 
 from engine.metrics import wilson
-from engine.store import Store, runs
+from engine.store import Store, calls, runs
 
 
 def run_report(db_path: str | Path, run_id: int) -> RenderableType:
@@ -66,18 +70,9 @@ def run_report(db_path: str | Path, run_id: int) -> RenderableType:
                 table.add_row(name, f"{value:.4g}")
             parts.append(table)
 
-        cost = store.query(
-            "SELECT stage, COUNT(*), SUM(tokens_in), SUM(tokens_out), SUM(cost_usd) "
-            "FROM teacher_calls WHERE run_id = ? GROUP BY stage ORDER BY MIN(id)", (run_id,))
+        cost = calls.accounting_by_stage(store, run_id)
         if cost:
-            table = Table("stage", "calls", "tokens in", "tokens out", "USD", title="teacher cost")
-            for row in cost:
-                table.add_row(row[0] or "", str(row[1]), str(row[2] or 0), str(row[3] or 0),
-                              f"{row[4] or 0:.4f}")
-            table.add_row("total", str(sum(r[1] for r in cost)),
-                          str(sum(r[2] or 0 for r in cost)), str(sum(r[3] or 0 for r in cost)),
-                          f"{sum(r[4] or 0 for r in cost):.4f}")
-            parts.append(table)
+            parts.append(teacher_table(cost))
         counts = store.query("SELECT stage, role, COUNT(*) FROM traces WHERE run_id = ? "
                              "GROUP BY stage, role ORDER BY MIN(id)", (run_id,))
         if counts:
@@ -85,3 +80,15 @@ def run_report(db_path: str | Path, run_id: int) -> RenderableType:
         for art in runs.artifacts(store, run_id):
             parts.append(f"artifact {art['kind']}: {art['path']} ({art['bytes']} bytes)")
     return Group(*parts)
+
+
+def teacher_table(by_stage: dict[str, calls.Accounting]) -> Table:
+    """Teacher tokens and USD per stage and in total, used and paid."""
+    table = Table("stage", "answers paid", "from cache", "failed", "tokens used", "tokens paid",
+                  "USD used", "USD paid", title="teacher cost (used = paid + from cache)")
+    rows = [*by_stage.items(), ("total", sum(by_stage.values(), calls.Accounting()))]
+    for name, a in rows:
+        table.add_row(name, str(a.answers_paid), str(a.answers_reused), str(a.failed_attempts),
+                      f"{a.tokens_used:,}",
+                      f"{a.tokens_paid:,}", f"{a.usd_used:.4f}", f"{a.usd_paid:.4f}")
+    return table

@@ -173,8 +173,10 @@ class CompareView(QWidget):
             rows.append((f"pass rate · {stage} (95% CI)", cells))
         rows += [
             ("teacher calls", [f"{r.teacher_calls:,}" for r in s]),
-            ("teacher tokens", [f"{r.teacher_tokens:,}" for r in s]),
-            ("teacher cost", [f"${r.cost_usd:.4f}" for r in s]),
+            ("teacher tokens used", [f"{r.tokens_used:,}" for r in s]),
+            ("teacher tokens paid", [f"{r.teacher_tokens:,}" for r in s]),
+            ("teacher USD used", [f"${r.usd_used:.4f}" for r in s]),
+            ("teacher USD paid", [f"${r.cost_usd:.4f}" for r in s]),
         ]
         per_run = [{m.name: m for m in metric_table.rows(r.metrics)} for r in s]
         names = {name: m.group for rows_of in per_run for name, m in rows_of.items()}

@@ -290,10 +290,11 @@ class MonitorView(QWidget):
         self.stage_rows = {n: StageRow(self.stages_grid, i, n) for i, n in enumerate(names)}
 
     def _cost(self, cost: browse.TeacherCost) -> None:
-        if cost.calls:
-            self.cost.setText(f"Teacher: {cost.calls} calls · {cost.tokens_in + cost.tokens_out:,} "
-                              f"tokens ({cost.tokens_in:,} in, {cost.tokens_out:,} out) · "
-                              f"${cost.cost_usd:.4f}")
+        if cost.calls or cost.answers_reused:
+            self.cost.setText(f"Teacher: {cost.calls} calls · used {cost.tokens_used:,} tokens, "
+                              f"${cost.usd_used:.4f} · paid {cost.tokens_paid:,} tokens "
+                              f"({cost.tokens_in:,} in, {cost.tokens_out:,} out), "
+                              f"${cost.cost_usd:.4f} · {cost.answers_reused} answers from the cache")
         else:
             self.cost.setText("Teacher: no calls yet")
 

@@ -56,6 +56,8 @@ class FakeServer:
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []  # of each chat request, names lower-cased
         self.keep_bodies = True
+        self.in_flight = 0  # chat requests inside their ``delay_s`` now
+        self.max_in_flight = 0  # ... at most at once so far (how concurrent the client was)
         # (request, sample index) -> answer text; None: echo the prompt
         self.responder: Callable[[dict[str, Any], int], str] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -173,7 +175,10 @@ class FakeServer:
         if name == "slow":
             await asyncio.sleep(float(arg))
         if self.delay_s:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
             await asyncio.sleep(self.delay_s)
+            self.in_flight -= 1
         if name == "429":
             self._send(writer, 429, self._error("Rate limit reached.", "requests",
                                                 "rate_limit_exceeded"),

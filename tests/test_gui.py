@@ -306,6 +306,8 @@ def test_monitor_shows_stages_plots_cost_and_errors_with_their_fix(qtbot, tmp_pa
     assert (train.bar.value(), train.bar.maximum()) == (120, 120)
     assert train.info.text() == "completed · 388.0 s"
     assert view.cost.text().startswith("Teacher: 30 calls") and "$0.0068" in view.cost.text()
+    assert "used 15,894 tokens" in view.cost.text() and "0 answers from the cache" in \
+        view.cost.text()
     assert len(view.plots["loss"].getPlotItem().listDataItems()) == 1
     # metrics: a table grouped evaluation / training, the legend under the plot (never on
     # its lines), no bar chart: the series-less "other" plot is hidden
@@ -334,7 +336,8 @@ def test_compare_shows_intervals_cost_wins_losses_and_solve_at_k(qtbot, window, 
     labels = [view.table.verticalHeaderItem(i).text() for i in range(view.table.rowCount())]
     acc_row = labels.index("pass rate · evaluate (95% CI)")
     assert view.table.item(acc_row, 1).text() == "0.733  [0.556 – 0.858]  (22/30)"
-    assert view.table.item(labels.index("teacher tokens"), 1).text() == "15,894"
+    assert view.table.item(labels.index("teacher tokens paid"), 1).text() == "15,894"
+    assert view.table.item(labels.index("teacher tokens used"), 1).text() == "15,894"  # no cache
     with Store(sample[0]) as store:
         wl = browse.wins_losses(store, ids["smoke_run"], ids["student_run"])
     assert f"{wl.losses}</b> losses" in view.wins_label.text()

@@ -224,7 +224,7 @@ def test_copy_stage_remaps_parents_evaluations_pairs_and_keeps_artifact_files(db
         # a run that reused 'gen' can reuse 'revise' too
         assert reuse.reuse_stage(store, dst, "gen", "k-gen", []) == (src, {
             "steps": 2, "traces": 1, "evaluations": 0, "pairs": 0, "metrics": 0, "units": 0,
-            "artifacts": 1})
+            "artifacts": 1, "teacher answers": 0})
         source, counts = reuse.reuse_stage(store, dst, "revise", "k-revise", ["gen"])
         assert source == src and counts["traces"] == 2 and counts["artifacts"] == 1
         copies = {t.output: traces.get_trace(store, t.id) for t in traces.page_traces(

@@ -5,11 +5,15 @@ sampling parameters and sample index) and one per failed attempt (``error`` set,
 tokens). A call's prompt tokens, latency and cost are on its first sample's row, so
 sums over rows are exact. Only rows without an error serve as cache hits. Totals per
 run and per stage feed the budget and ``distillab show``.
+
+A run's rows are what it *paid* for. What it *used* adds the answers it took from the
+cache (``teacher_reuse``: rows paid by another run, or outside any run) and those of
+stages a study copied from another run. ``accounting`` gives both; the budget counts paid.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from engine.store.db import Store, from_json, now
@@ -20,6 +24,8 @@ _CHUNK = 500
 
 @dataclass(frozen=True)
 class CachedCall:
+    id: int
+    run_id: int | None
     cache_key: str
     response: dict[str, Any]
     tokens_in: int
@@ -69,14 +75,49 @@ def lookup(store: Store, keys: list[str]) -> dict[str, CachedCall]:
     for start in range(0, len(unique), _CHUNK):
         chunk = unique[start:start + _CHUNK]
         rows = store.query(
-            "SELECT cache_key, response, tokens_in, tokens_out, latency_s, cost_usd "
+            "SELECT id, run_id, cache_key, response, tokens_in, tokens_out, latency_s, cost_usd "
             f"FROM teacher_calls WHERE error IS NULL AND cache_key IN "
             f"({', '.join('?' for _ in chunk)}) ORDER BY id", chunk)
         for r in rows:
-            found[r[0]] = CachedCall(r[0], from_json(r[1]) or {}, int(r[2] or 0),
-                                     int(r[3] or 0), float(r[4] or 0.0),
-                                     None if r[5] is None else float(r[5]))
+            found[r[2]] = CachedCall(int(r[0]), r[1], r[2], from_json(r[3]) or {},
+                                     int(r[4] or 0), int(r[5] or 0), float(r[6] or 0.0),
+                                     None if r[7] is None else float(r[7]))
     return found
+
+
+def record_reuse(store: Store, run_id: int | None, stage: str | None,
+                 hits: list[CachedCall]) -> int:
+    """Note that ``run_id`` used these cached answers without paying for them; returns how
+    many were new. An answer counts once per run, and not at all if the run paid for the
+    same cache key itself (an answer of its own, asked again on resume)."""
+    if run_id is None or not hits:
+        return 0
+    added = 0
+    stamp = now()
+    with store.transaction():
+        for start in range(0, len(hits), _CHUNK):
+            ids = [h.id for h in hits[start:start + _CHUNK]]
+            cur = store.conn.execute(
+                "INSERT OR IGNORE INTO teacher_reuse (run_id, call_id, stage, created_at) "
+                "SELECT ?, c.id, ?, ? FROM teacher_calls c WHERE c.id IN "
+                f"({', '.join('?' for _ in ids)}) AND NOT EXISTS (SELECT 1 FROM teacher_calls o "
+                "WHERE o.run_id = ? AND o.cache_key = c.cache_key AND o.error IS NULL)",
+                [run_id, stage or "", stamp, *ids, run_id])
+            added += cur.rowcount
+    return added
+
+
+def reuse_stage_calls(store: Store, src: int, dst: int, stage: str) -> int:
+    """Run ``dst`` copied ``stage`` from run ``src``: the answers that stage used (paid or
+    reused by ``src``) count as used, not paid, by ``dst``. Joins an open transaction."""
+    with store.transaction():
+        cur = store.conn.execute(
+            "INSERT OR IGNORE INTO teacher_reuse (run_id, call_id, stage, created_at) "
+            "SELECT ?, id, ?, ? FROM teacher_calls WHERE run_id = ? AND stage = ? "
+            "AND error IS NULL UNION SELECT ?, call_id, ?, ? FROM teacher_reuse "
+            "WHERE run_id = ? AND stage = ?",
+            (dst, stage, now(), src, stage, dst, stage, now(), src, stage))
+    return cur.rowcount
 
 
 _SUMS = ("SELECT COUNT(*) FILTER (WHERE error IS NULL), COUNT(*) FILTER (WHERE error IS NOT NULL),"
@@ -103,6 +144,78 @@ def totals_by_stage(store: Store, run_id: int) -> dict[str, Totals]:
         _SUMS.replace("SELECT ", "SELECT stage, ", 1) + "WHERE run_id = ? GROUP BY stage "
         "ORDER BY MIN(id)", (run_id,))
     return {str(r[0]): _totals(tuple(r)[1:]) for r in rows}
+
+
+@dataclass(frozen=True)
+class Accounting:
+    """Teacher tokens and USD a run (or one stage) used and paid.
+
+    *Paid*: the calls it sent (its ``teacher_calls`` rows). *Used*: paid plus the answers it
+    took from the cache or from a copied stage, at what they cost when they were paid for.
+    """
+
+    answers_paid: int = 0  # samples returned by calls this run sent
+    answers_reused: int = 0  # samples served from the cache (or a copied stage)
+    failed_attempts: int = 0  # calls that came back with an error (no tokens, no cost)
+    tokens_in_paid: int = 0
+    tokens_out_paid: int = 0
+    usd_paid: float = 0.0
+    tokens_in_reused: int = 0
+    tokens_out_reused: int = 0
+    usd_reused: float = 0.0
+
+    @property
+    def tokens_paid(self) -> int:
+        return self.tokens_in_paid + self.tokens_out_paid
+
+    @property
+    def tokens_used(self) -> int:
+        return self.tokens_paid + self.tokens_in_reused + self.tokens_out_reused
+
+    @property
+    def usd_used(self) -> float:
+        return self.usd_paid + self.usd_reused
+
+    def figures(self) -> dict[str, float]:
+        """The figures by name, as shown in summaries and exports."""
+        return {"teacher_answers_paid": self.answers_paid,
+                "teacher_answers_reused": self.answers_reused,
+                "teacher_failed_attempts": self.failed_attempts,
+                "teacher_tokens_used": self.tokens_used, "teacher_tokens_paid": self.tokens_paid,
+                "teacher_usd_used": self.usd_used, "teacher_usd_paid": self.usd_paid}
+
+    def __add__(self, other: Accounting) -> Accounting:
+        return Accounting(**{f.name: getattr(self, f.name) + getattr(other, f.name)
+                             for f in fields(self)})
+
+
+_PAID = ("SELECT stage, COUNT(*) FILTER (WHERE error IS NULL), COALESCE(SUM(tokens_in), 0), "
+         "COALESCE(SUM(tokens_out), 0), COALESCE(SUM(cost_usd), 0), "
+         "COUNT(*) FILTER (WHERE error IS NOT NULL) FROM teacher_calls WHERE run_id = ? "
+         "GROUP BY stage ORDER BY MIN(id)")
+_REUSED = ("SELECT r.stage, COUNT(*), COALESCE(SUM(c.tokens_in), 0), "
+           "COALESCE(SUM(c.tokens_out), 0), COALESCE(SUM(c.cost_usd), 0) FROM teacher_reuse r "
+           "JOIN teacher_calls c ON c.id = r.call_id WHERE r.run_id = ? GROUP BY r.stage "
+           "ORDER BY MIN(r.rowid)")
+
+
+def accounting_by_stage(store: Store, run_id: int) -> dict[str, Accounting]:
+    """Used and paid per stage, stages in the order they first called the teacher."""
+    out: dict[str, Accounting] = {}
+    for r in store.query(_PAID, (run_id,)):
+        out[str(r[0] or "")] = Accounting(
+            answers_paid=int(r[1]), tokens_in_paid=int(r[2]), tokens_out_paid=int(r[3]),
+            usd_paid=float(r[4]), failed_attempts=int(r[5]))
+    for r in store.query(_REUSED, (run_id,)):
+        reused = Accounting(answers_reused=int(r[1]), tokens_in_reused=int(r[2]),
+                            tokens_out_reused=int(r[3]), usd_reused=float(r[4]))
+        out[str(r[0] or "")] = out.get(str(r[0] or ""), Accounting()) + reused
+    return out
+
+
+def accounting(store: Store, run_id: int) -> Accounting:
+    """Used and paid over the whole run."""
+    return sum(accounting_by_stage(store, run_id).values(), Accounting())
 
 
 def errors(store: Store, run_id: int, limit: int = 100) -> list[dict[str, Any]]:

@@ -165,7 +165,25 @@ def _v3_studies_and_reuse(db: sqlite_utils.Database) -> None:
     db.table("traces").add_column("copied_from", int)
 
 
-MIGRATIONS: list[Migration] = [_v1_core, _v2_units_and_flags, _v3_studies_and_reuse]
+def _v4_teacher_reuse(db: sqlite_utils.Database) -> None:
+    """Version 4: teacher answers a run used without paying for them.
+
+    ``teacher_calls`` holds what was sent and paid for. ``teacher_reuse`` holds one row per
+    answer a run took from the cache instead (the answer's ``teacher_calls`` row, paid by
+    another run, or outside any run), and per answer of a stage a study copied from another
+    run. A run's teacher *used* is its paid rows plus these; its *paid* is its rows alone.
+    Each answer counts once per run (primary key), and never when the run paid for it itself.
+    """
+    db.table("teacher_reuse").create(
+        {"run_id": int, "call_id": int, "stage": str, "created_at": str},
+        pk=("run_id", "call_id"),
+        foreign_keys=[("run_id", "runs", "id"), ("call_id", "teacher_calls", "id")],
+        not_null={"stage"},
+    )
+
+
+MIGRATIONS: list[Migration] = [_v1_core, _v2_units_and_flags, _v3_studies_and_reuse,
+                               _v4_teacher_reuse]
 LATEST_VERSION = len(MIGRATIONS)
 
 

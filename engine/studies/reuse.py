@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.recipes import LoadedRecipe
-from engine.store import Store, now, runs
+from engine.store import Store, calls, now, runs
 
 if TYPE_CHECKING:
     from engine.paradigms import StageSpec
@@ -213,6 +213,8 @@ def copy_stage(store: Store, src: int, dst: int, stage: str) -> dict[str, int] |
             "SELECT ?, kind, path, sha256, bytes, meta, created_at FROM artifacts "
             "WHERE run_id = ? AND json_extract(meta, '$.stage') = ?", (dst, src, stage))
         counts["artifacts"] = cur.rowcount
+        # its teacher answers: used by this run, paid by the run that computed the stage
+        counts["teacher answers"] = calls.reuse_stage_calls(store, src, dst, stage)
         source = next(s for s in runs.stages(store, src) if s.name == stage)
         stamp = now()
         runs.set_stage(store, dst, stage, status="completed", done=source.done,

@@ -7,8 +7,15 @@ changes that copy, which is how a stopped run is resumed with a larger cap::
 
     distillab teacher budget 7 --max-usd 20 && distillab resume 7
 
-The check happens before each request is sent, so a run can overshoot its cap by at most
-the requests already in flight (``teacher.concurrency``).
+Spending is what the run *paid* (its calls; answers from the cache are free). Each request
+is *reserved* before it is sent: its estimated tokens (prompt characters / 4 + max_tokens
+x samples, as the rate limiter counts them) and their price are counted as spent while it
+is in flight, and *settled* to what the endpoint reports when it returns (to 0 if it
+failed). A request is sent only while spent + reserved is below the cap; otherwise it waits
+for a request in flight to settle, and the batch stops once spent alone reaches the cap.
+So the cap is crossed at most by the last request let through: when no answer is longer
+than its reservation, spent < cap + that request's reservation (with every request costing
+exactly its reservation, spent ends at the first multiple of it at or above the cap).
 """
 
 from __future__ import annotations
@@ -54,8 +61,10 @@ class Budget:
 
     cap: BudgetSpec
     run_id: int | None
-    tokens: int = 0
+    tokens: int = 0  # paid, settled
     usd: float = 0.0
+    reserved_tokens: int = 0  # of the requests in flight
+    reserved_usd: float = 0.0
 
     @classmethod
     def load(cls, store: Store | None, run_id: int | None, cap: BudgetSpec) -> Budget:
@@ -72,6 +81,22 @@ class Budget:
         self.tokens += tokens
         self.usd += usd or 0.0
 
+    def admits(self) -> bool:
+        """Whether one more request may be sent: spent + reserved below every cap."""
+        return (self.cap.max_tokens is None
+                or self.tokens + self.reserved_tokens < self.cap.max_tokens) and \
+            (self.cap.max_usd is None or self.usd + self.reserved_usd < self.cap.max_usd)
+
+    def reserve(self, tokens: int, usd: float) -> None:
+        self.reserved_tokens += tokens
+        self.reserved_usd += usd
+
+    def settle(self, reserved: tuple[int, float], tokens: int, usd: float | None) -> None:
+        """A reserved request came back: drop its reservation and count what it cost."""
+        self.reserved_tokens -= reserved[0]
+        self.reserved_usd -= reserved[1]
+        self.add(tokens, usd)
+
     def exhausted(self) -> bool:
         return (self.cap.max_tokens is not None and self.tokens >= self.cap.max_tokens) or \
             (self.cap.max_usd is not None and self.usd >= self.cap.max_usd)
@@ -86,7 +111,7 @@ class Budget:
         flag = (f"--max-usd {2 * (self.cap.max_usd or 0):g}" if self.cap.max_usd is not None
                 and self.usd >= self.cap.max_usd else
                 f"--max-tokens {2 * (self.cap.max_tokens or 0)}")
-        return (f"teacher budget reached for run {run}: used {used} (cap: {caps}); "
+        return (f"teacher budget reached for run {run}: paid {used} (cap: {caps}); "
                 "everything finished so far is kept",
                 f"raise the cap and resume: `distillab teacher budget {run} {flag}` then "
                 f"`distillab resume {run}`")

@@ -53,7 +53,7 @@ def run_teacher_verb(args: argparse.Namespace, console: Any) -> int:
                                max_usd=args.max_usd)
             spent = call_rows.totals(store, args.run_id)
         console.print(f"run {args.run_id}: teacher budget now max_tokens={cap.max_tokens} "
-                      f"max_usd={cap.max_usd}; spent so far {spent.tokens:,} tokens, "
+                      f"max_usd={cap.max_usd}; paid so far {spent.tokens:,} tokens, "
                       f"${spent.cost_usd:.4f}. Go on: distillab resume {args.run_id} "
                       f"--db {args.db}", markup=False)
         return 0

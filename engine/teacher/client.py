@@ -16,7 +16,10 @@ garbage collections skip the objects that existed before it (``gcfreeze``).
 
 Per request, failures after retries come back as ``Result.error``; wrong key, unknown
 model and unreachable host raise ``TeacherError``; a spent budget raises
-``BudgetExhausted`` (a ``StopRun``) once the requests in flight have returned.
+``BudgetExhausted`` (a ``StopRun``) once the requests in flight have returned. Each request
+is reserved against the budget before it is sent and settled when it returns, so the
+requests in flight count (engine/teacher/budget.py). Answers taken from the cache are noted
+as used, not paid, by the run (``teacher_reuse``).
 
 The database is written from the calling thread only (the loop runs there), so calling
 ``chat_many`` inside ``store.transaction()`` joins that transaction; call it outside
@@ -51,7 +54,7 @@ from engine.teacher.errors import (
 )
 from engine.teacher.gcfreeze import frozen_while
 from engine.teacher.keys import redact
-from engine.teacher.limits import RateLimiter, estimate_tokens
+from engine.teacher.limits import RateLimiter, estimate_split
 from engine.teacher.local import GuardedServer
 from engine.teacher.prices import LOCAL_HOSTS, Price
 from engine.teacher.types import CallError, Completion, Delta, Request, Result
@@ -77,6 +80,9 @@ class _Batch:
     should_stop: StopCheck | None
     budget_hit: bool = False
     cancelled: bool = False
+    in_flight: int = 0  # requests reserved against the budget and not yet settled
+    # set (and replaced) whenever a request settles; requests waiting for room wait on it
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
 
     def halted(self) -> bool:
         if self.budget.exhausted():
@@ -84,6 +90,28 @@ class _Batch:
         if self.should_stop is not None and self.should_stop():
             self.cancelled = True
         return self.budget_hit or self.cancelled
+
+    async def admit(self, held: tuple[int, float]) -> bool:
+        """Reserve ``held`` (tokens, USD) for a request about to be sent, waiting while the
+        requests in flight fill the cap; False: do not send (budget spent, or cancelled)."""
+        while not (self.in_flight == 0 or self.budget.admits()):
+            if self.halted():
+                return False
+            settled = self.settled
+            await settled.wait()
+        if self.halted():
+            return False
+        self.budget.reserve(*held)
+        self.in_flight += 1
+        return True
+
+    def settle(self, held: tuple[int, float], tokens: int, usd: float | None) -> None:
+        self.budget.settle(held, tokens, usd)
+        self.in_flight -= 1
+        if self.in_flight == 0:  # no float dust left behind
+            self.budget.reserved_tokens, self.budget.reserved_usd = 0, 0.0
+        self.settled.set()
+        self.settled = asyncio.Event()
 
 
 @dataclass
@@ -124,7 +152,6 @@ class Teacher:
         self._rows: list[dict[str, Any]] = []  # audit rows not yet written (see _audit)
         self._flush_scheduled = False
         self._flush_error: DistillabError | None = None
-        self._budget: Budget | None = None  # the running batch's, counted as calls return
 
     @property
     def label(self) -> str:
@@ -222,6 +249,8 @@ class Teacher:
         plans = [self._plan(r) for r in requests]
         hits = calls.lookup(self.store, [k for _, keys in plans for k in keys]) \
             if self.store is not None else {}
+        if self.store is not None and hits:  # used, not paid (engine.store.calls)
+            calls.record_reuse(self.store, self.run_id, self.stage, list(hits.values()))
         total, done = len(requests), 0
         results: list[Result | None] = [None] * total
         groups: dict[tuple[str, ...], list[int]] = {}
@@ -248,7 +277,6 @@ class Teacher:
             for indices in todo:
                 await run_group(indices)
 
-        self._budget = batch.budget
         try:
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(len(groups), self.spec.concurrency)):
@@ -257,7 +285,6 @@ class Teacher:
             _raise_first_distillab_error(grouped)
             raise
         finally:
-            self._budget = None
             self._flush_error = None
             self._flush()  # every answer of the batch is in the database before it returns
         kept = [r if r is not None and not _stopped(r) else None for r in results]
@@ -323,13 +350,17 @@ class Teacher:
 
     async def _call(self, request: Request, params: dict[str, Any], keys: list[str],
                     indices: list[int], batch: _Batch) -> _Outcome:
-        """One HTTP call for the samples ``indices``, with retries; records every attempt."""
+        """One HTTP call for the samples ``indices``, with retries; records every attempt.
+
+        Each attempt is reserved against the budget before it is sent and settled when it
+        returns (engine/teacher/budget.py)."""
         body = self._body(request, params, indices)
-        estimate = estimate_tokens(request.messages, int(params["max_tokens"]), len(indices))
+        est_in, est_out = estimate_split(request.messages, int(params["max_tokens"]),
+                                         len(indices))
+        held = (est_in + est_out,
+                self.price.cost(est_in, est_out) if self.price is not None else 0.0)
         audit = {"messages": request.messages, "params": params, "sample_index": indices[0],
                  "n_sent": len(indices), "seed_sent": body.get("seed")}
-        import httpx2
-
         clients = self._async_clients()
         assert self._slots is not None
         slot = await self._slots.get()  # LIFO: the warmest connection goes next
@@ -338,46 +369,54 @@ class Teacher:
             for attempt in range(1, self.spec.max_retries + 2):
                 if batch.halted():
                     return _Outcome(stopped=True)
-                await self._limiter.acquire(estimate)
-                if batch.halted():
+                await self._limiter.acquire(held[0])
+                if not await batch.admit(held):
                     return _Outcome(stopped=True)
                 t0 = time.perf_counter()
+                spent: tuple[int, float | None] = (0, 0.0)  # a failed attempt costs nothing
                 try:
-                    answer = None
-                    if self._lean is not None:  # this machine: see engine/teacher/lean.py
-                        answer = await self._lean.post(body)
-                        if answer is None:  # a redirect: the openai client follows those
-                            self._lean = None
-                    if answer is not None:
-                        data = json.loads(answer)
+                    try:
+                        data = await self._post(client, body)
+                        choices = _choices(data)
+                    except Exception as exc:
+                        failure = classify(exc)
+                        self._record_error(keys[indices[0]], audit, failure, attempt,
+                                           time.perf_counter() - t0)
+                        last = attempt > self.spec.max_retries
+                        if failure.fatal and (last or not failure.retryable):
+                            raise TeacherError(failure.kind, self.label,
+                                               redact(failure.message, self._key),
+                                               self._local_hint(failure.kind)) from None
+                        if last or not failure.retryable:
+                            return _Outcome(error=CallError(failure.kind, redact(
+                                failure.message, self._key), failure.status, attempt))
                     else:
-                        # The client's documented custom-request call: same auth, headers
-                        # and status errors as chat.completions.create, without its
-                        # per-request parameter transform and response models.
-                        raw = await client.post("/chat/completions", body=body,
-                                                cast_to=httpx2.Response,
-                                                options={"timeout": self._timeout()})
-                        data = json.loads(raw.content)
-                    choices = _choices(data)
-                except Exception as exc:
-                    failure = classify(exc)
-                    self._record_error(keys[indices[0]], audit, failure, attempt,
-                                       time.perf_counter() - t0)
-                    last = attempt > self.spec.max_retries
-                    if failure.fatal and (last or not failure.retryable):
-                        raise TeacherError(failure.kind, self.label,
-                                           redact(failure.message, self._key),
-                                           self._local_hint(failure.kind)) from None
-                    if last or not failure.retryable:
-                        return _Outcome(error=CallError(failure.kind, redact(
-                            failure.message, self._key), failure.status, attempt))
-                    await self._wait_before_retry(failure, attempt)
-                    continue
-                return self._store_success(data, choices, request, keys, indices, audit,
-                                           attempt, time.perf_counter() - t0)
+                        out = self._store_success(data, choices, request, keys, indices, audit,
+                                                  attempt, time.perf_counter() - t0)
+                        spent = (out.tokens_in + out.tokens_out, out.cost_usd)
+                        return out
+                finally:
+                    batch.settle(held, *spent)
+                await self._wait_before_retry(failure, attempt)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._slots.put_nowait(slot)
+
+    async def _post(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> Any:
+        """Send one chat request; the parsed JSON answer."""
+        import httpx2
+
+        if self._lean is not None:  # this machine: see engine/teacher/lean.py
+            answer = await self._lean.post(body)
+            if answer is not None:
+                return json.loads(answer)
+            self._lean = None  # a redirect: the openai client follows those
+        # The client's documented custom-request call: same auth, headers and status errors
+        # as chat.completions.create, without its per-request parameter transform and
+        # response models.
+        raw = await client.post("/chat/completions", body=body, cast_to=httpx2.Response,
+                                options={"timeout": self._timeout()})
+        return json.loads(raw.content)
 
     def _local_hint(self, kind: str) -> str:
         """For a server this teacher started (embedded, lab) that stopped answering, what to
@@ -497,8 +536,6 @@ class Teacher:
                 if first else {**record, **meta},
                 run_id=self.run_id, stage=self.stage, tokens_in=t_in, tokens_out=t_out,
                 latency_s=latency_s if first else 0.0, cost_usd=cost))
-        if self._budget is not None:
-            self._budget.add(tokens_in + tokens_out, out.cost_usd)
         return out
 
     # -- streaming (the GUI's "try a prompt") -------------------------------------------

@@ -52,6 +52,12 @@ class RateLimiter:
             self._window_tokens += tokens
 
 
-def estimate_tokens(messages: list[dict[str, object]], max_tokens: int, n: int) -> int:
+def estimate_split(messages: list[dict[str, object]], max_tokens: int,
+                   n: int) -> tuple[int, int]:
+    """(prompt, completion) tokens a request may use: prompt characters / 4, max_tokens x n."""
     chars = sum(len(str(m.get("content", ""))) for m in messages)
-    return chars // 4 + max_tokens * n
+    return chars // 4, max_tokens * n
+
+
+def estimate_tokens(messages: list[dict[str, object]], max_tokens: int, n: int) -> int:
+    return sum(estimate_split(messages, max_tokens, n))

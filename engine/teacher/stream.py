@@ -32,6 +32,7 @@ def stream_chat(teacher: Teacher, request: Request) -> Iterator[Delta]:
     if teacher.store is not None:
         hit = calls.lookup(teacher.store, [key]).get(key)
         if hit is not None:
+            calls.record_reuse(teacher.store, teacher.run_id, teacher.stage, [hit])
             done = cache.from_cache(hit, 0)
             yield Delta(done.text, done.reasoning_content or "", done.finish_reason)
             return
