@@ -43,6 +43,8 @@ class QueryBar(QWidget):
                              "( ).")
         self.slice_box = QComboBox()
         self.slice_box.setToolTip("Saved slices (queries kept in the project)")
+        self.slice_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.slice_box.setMinimumWidth(160)
         self.save_button = QPushButton("Save slice…")
         self.error = QLabel()
         self.error.setStyleSheet(f"color: {colours().wrong}; {MONO}")

@@ -45,6 +45,8 @@ def _human(cell: Cell) -> str:
     colour = {"correct": c.correct, "wrong": c.wrong}.get(cell.label.label, c.unknown)
     who = html.escape(cell.label.author.removeprefix("human:"))
     note = f" — {html.escape(cell.label.note)}" if cell.label.note else ""
+    if cell.label.correction:
+        note += f" — instead: <i>{html.escape(cell.label.correction)}</i>"
     out = (f" <span style='color:{colour}; font-weight:bold'>"
            f"[{HUMAN_MARK[cell.label.label]} {who}]</span>"
            f"<span style='color:{c.muted}'>{note}</span>")
@@ -134,7 +136,7 @@ def comparison_html(comp: Comparison, current_row: int | None = None,
             is_first = comp.first_wrong_row[col] == r
             bg = f" bgcolor='{c.wrong_row}'" if is_first else ""
             if selected == (r, col):
-                bg = f" style='border: 3px solid {c.accent}' bgcolor='{c.insert}'"
+                bg = f" style='border: 3px solid {c.accent}'"
             first = (f" <span style='color:{c.wrong}; font-weight:bold'>first wrong step</span>"
                      if is_first else "")
             kind = "" if cell.kind == "step" else f" <i>{html.escape(cell.kind)}</i>"
