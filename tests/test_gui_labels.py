@@ -126,3 +126,24 @@ def test_query_bar_errors_injection_and_slices(view, qtbot):
     with Store(db, readonly=True) as store:
         assert store.one("SELECT query FROM slices WHERE name = 'students'")[0] == "role = student"
         assert store.one("SELECT COUNT(*) FROM traces")[0] == 4
+
+
+def test_settings_name_is_the_label_author(qtbot, tmp_path):
+    import getpass
+
+    from gui.settings import SettingsView, label_author
+
+    assert label_author() == getpass.getuser()  # nothing saved: the login name
+    view = SettingsView()
+    qtbot.addWidget(view)
+    view.author.setText("  Grace Hopper ")
+    view.author.editingFinished.emit()
+    assert label_author() == "Grace Hopper"
+    db = tmp_path / "p.db"
+    ids = make_project(db)
+    traces = TracesView(db)
+    qtbot.addWidget(traces)
+    traces.next_to_label()
+    traces.label_selected("wrong")
+    assert _labels(db)[0][2:4] == ("wrong", "human:Grace Hopper")
+    assert ids["student"] == _labels(db)[0][0]
