@@ -5,7 +5,9 @@ per aligned step (gaps left empty), a verdict badge per step, the first wrong st
 each trace highlighted, steps as rendered markdown with code in monospace and syntax colour
 (gui.rich_text), a word-level diff against the first column inside aligned steps of traces
 of the same kind (engine.browse.compare_traces decides), and per-step metrics (e.g.
-log-PPL) as small bars scaled over the whole comparison. One
+log-PPL) as small bars scaled over the whole comparison; beside the teacher's badge, the
+latest human label (``[✓ ann]``, its note and typed correction) and a *disagrees with the
+teacher* mark; the selected step framed (the one keys 1/2/3 label). One
 QTextBrowser instead of a widget per cell keeps a 50-step comparison well under 100 ms.
 """
 

@@ -7,9 +7,15 @@ collapsible). The partners ticked by default mean something (engine.browse.defau
 the same role in other runs, or student vs teacher; never a bookkeeping trace); word diffs
 are drawn only between traces of the same kind unless *Word diff across kinds* is ticked.
 
+Above the table, the query bar (gui.query_bar: engine.query's language, saved slices);
+under the comparison, the label bar (gui.label_bar): the selected step is marked correct /
+wrong / unsure with keys 1/2/3 and stored through a writable connection (engine.labels),
+beside the teacher's verdict; F9 opens the next unlabelled wrong-answer trace.
+
 The table model fetches 200 rows at a time with keyset paging (``fetchMore``), so 100k
 traces open as fast as 100. Keyboard: Ctrl+Down / Ctrl+Up next / previous item,
-F8 / Shift+F8 next / previous wrong step.
+F8 / Shift+F8 next / previous wrong step, F9 next trace to label; in the comparison,
+arrows move the selected step and 1/2/3 label it.
 """
 
 from __future__ import annotations
