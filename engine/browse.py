@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import metric_table
+from engine.labels import DISAGREE_SQL, Label, trace_labels
 from engine.metrics import wilson
+from engine.query import compile_query
 from engine.steps import Aligned, align, first_wrong, inline_diff, split_steps
 from engine.steps import similarity as step_similarity
 from engine.store import Store, calls, from_json, runs
@@ -35,6 +37,8 @@ class TraceFilter:
     has_wrong_step: bool | None = None
     item_id: int | None = None
     search: str | None = None  # substring of the output, case-insensitive (SQL LIKE)
+    query: str | None = None  # the query bar's text (engine.query); raises QueryError
+    disagree: bool | None = None  # a human label differs from the teacher's verdict
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,12 @@ def _where(f: TraceFilter, after_id: int) -> tuple[str, list[Any]]:
     if f.has_wrong_step is not None:
         exists = "EXISTS (SELECT 1 FROM steps s WHERE s.trace_id = t.id AND s.verdict = 'wrong')"
         where.append(exists if f.has_wrong_step else f"NOT {exists}")
+    if f.disagree is not None:
+        where.append(f"{'' if f.disagree else 'NOT '}EXISTS ({DISAGREE_SQL})")
+    if f.query and f.query.strip():
+        sql, values = compile_query(f.query)
+        where.append(f"({sql})")
+        params += values
     return " AND ".join(where), params
 
 
@@ -138,7 +148,7 @@ def item_traces(store: Store, item_id: int, limit: int = 50) -> list[TraceRow]:
 _TEACHER_SIDE = ("teacher", "explainer", "coder", "reference", "reviser", "z-star")
 
 
-def _side(role: str) -> str:
+def role_side(role: str) -> str:
     return "teacher" if role.startswith(_TEACHER_SIDE) else "student"
 
 
@@ -157,8 +167,8 @@ def default_partners(siblings: list[TraceRow], anchor_id: int | None, n: int = 2
     tiers = [
         [t for t in others if t.run_id != anchor.run_id and (t.stage, t.role) ==
          (anchor.stage, anchor.role)],
-        [t for t in others if _side(t.role) != _side(anchor.role) and t.kind == anchor.kind],
-        [t for t in others if _side(t.role) == _side(anchor.role) and t.kind == anchor.kind
+        [t for t in others if role_side(t.role) != role_side(anchor.role) and t.kind == anchor.kind],
+        [t for t in others if role_side(t.role) == role_side(anchor.role) and t.kind == anchor.kind
          and t.stage != anchor.stage],
         [t for t in others if t.run_id == anchor.run_id and (t.stage, t.role) ==
          (anchor.stage, anchor.role)],
@@ -218,6 +228,14 @@ class Cell:
     verdict: str
     metrics: dict[str, Any]
     diff: list[tuple[str, str]] | None  # word diff against the first column's step, if any
+    step_id: int | None = None  # the stored step (None for a trace stored without steps)
+    label: Label | None = None  # the latest human label, kept beside the teacher's verdict
+
+    @property
+    def disagrees(self) -> bool:
+        """A human said correct where the teacher said wrong, or the other way round."""
+        return (self.label is not None and self.label.label in ("correct", "wrong")
+                and self.verdict in ("correct", "wrong") and self.label.label != self.verdict)
 
 
 @dataclass(frozen=True)
@@ -288,6 +306,7 @@ def compare_traces(store: Store, trace_ids: list[int], *, diff_any_kind: bool = 
     Word diffs are drawn only against a first trace of the same kind (prose or code), as
     a plan diffed against a program is noise; ``diff_any_kind`` draws them anyway."""
     traces = [get_trace(store, t) for t in trace_ids]
+    labels = trace_labels(store, trace_ids)
     columns = [_column_steps(t) for t in traces]
     texts = [[text for _, text in col] for col in columns]
     kinds = [trace_kind(t) for t in traces]
@@ -313,7 +332,8 @@ def compare_traces(store: Store, trace_ids: list[int], *, diff_any_kind: bool = 
                     else None)
             cells.append(Cell(index=idx, kind=columns[col][idx][0], text=texts[col][idx],
                               verdict=step.verdict if step else "unknown", metrics=metrics,
-                              diff=diff))
+                              diff=diff, step_id=step.id if step else None,
+                              label=labels.get(step.id) if step else None))
         rows.append(cells)
         others = [c for c in cells[1:] if c is not None]
         if pivot is not None and others:

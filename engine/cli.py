@@ -148,6 +148,17 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    if args.what == "labels":
+        from engine.label_export import export_labels
+
+        if args.format != "jsonl":
+            raise DistillabError("labels are exported as JSONL only", "drop --format parquet")
+        done = export_labels(args.db, args.run_id, args.out)
+        for kind, path in done.paths.items():
+            console.print(f"{kind}: {done.rows[kind]} rows -> {path}")
+        for why, n in done.skipped.items():
+            console.print(f"skipped {n}: {why}")
+        return 0
     from engine.export import export_run
 
     path = export_run(args.db, args.run_id, args.format, args.out, args.what)
@@ -259,12 +270,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = verb("show", "Show a run: stages, metrics, evaluations, cost, files.")
     p.add_argument("run_id", type=int)
     p.set_defaults(func=cmd_show)
-    p = verb("export", "Export a run's traces (with steps), pairs or evaluations.")
+    p = verb("export", "Export a run's traces (with steps), pairs or evaluations; or its "
+                       "human step labels as training data (--what labels).")
     p.add_argument("run_id", type=int)
     p.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
-    p.add_argument("--what", choices=["traces", "pairs", "evaluations", "teacher"],
-                   default="traces", help="teacher: tokens and USD used and paid, per stage")
-    p.add_argument("--out", type=Path, default=None, help="output file (default: beside the db)")
+    p.add_argument("--what", choices=["traces", "pairs", "evaluations", "teacher", "labels"],
+                   default="traces",
+                   help="teacher: tokens and USD used and paid, per stage; labels: three JSONL "
+                        "files, run-N-labels-{prm,dpo,sft}.jsonl (PRM800K-style step ratings, "
+                        "DPO pairs at the first wrong step, SFT rows of all-correct chains)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="output file (for labels: a folder; default: beside the db)")
     p.set_defaults(func=cmd_export)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
     p.add_argument("paradigm", nargs="?", default=None,

@@ -1,5 +1,6 @@
 """Application settings (QSettings) and the Settings view: the data folder (where new
-projects go), default endpoints, price table file, theme; and the recent-projects list,
+projects go), default endpoints, price table file, theme, the name step labels are stored
+under; and the recent-projects list,
 shown in the File menu and in the Settings view (double-click opens one).
 
 Settings are per user, never per project; API keys are never stored here (a recipe
@@ -8,6 +9,7 @@ names an environment variable, or the key lives in the system keyring).
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import sys
@@ -109,6 +111,12 @@ def endpoints() -> dict[str, str]:
     return {**DEFAULT_ENDPOINTS, **saved}
 
 
+def label_author() -> str:
+    """The name step labels are stored under (``human:<name>``); the login name by default."""
+    saved = str(app_settings().value("label_author", "") or "").strip()
+    return saved or getpass.getuser()
+
+
 def theme() -> str:
     return str(app_settings().value("theme", "light"))
 
@@ -163,6 +171,10 @@ class SettingsView(QWidget):
         self.theme.addItems(["light", "dark"])
         self.theme.setCurrentText(theme())
         form.addRow("Theme", self.theme)
+        self.author = QLineEdit(label_author())
+        self.author.setToolTip("Your step labels in Traces are stored as human:<this name>, "
+                               "with the time, beside the teacher's verdict.")
+        form.addRow("Your name (labels)", self.author)
         layout.addWidget(general)
 
         box = QGroupBox("Default endpoints (OpenAI-compatible)")
@@ -191,6 +203,7 @@ class SettingsView(QWidget):
         layout.addStretch(1)
         self.data_dir.editingFinished.connect(self._save)
         self.prices.editingFinished.connect(self._save)
+        self.author.editingFinished.connect(self._save)
         self.theme.currentTextChanged.connect(self._theme)
 
     def fill_recent(self) -> None:
@@ -233,6 +246,7 @@ class SettingsView(QWidget):
         s.setValue("price_table", self.prices.text())
         apply_price_table(self.prices.text())
         s.setValue("theme", self.theme.currentText())
+        s.setValue("label_author", self.author.text().strip())
         s.setValue("endpoints", json.dumps({k: e.text() for k, e in self.endpoint_edits.items()}))
         s.sync()
 

@@ -182,8 +182,38 @@ def _v4_teacher_reuse(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Migration] = [_v1_core, _v2_units_and_flags, _v3_studies_and_reuse,
-                               _v4_teacher_reuse]
+def _v5_labels_and_slices(db: sqlite_utils.Database) -> None:
+    """Labels by hand and saved query slices (issue 19).
+
+    ``step_labels`` holds a person's mark on a step (correct / wrong / unsure), one row per
+    step and author (a new mark by the same author replaces theirs), with a note, an optional
+    correct step the person typed (``correction``, the chosen side of a DPO pair) and the
+    time. The teacher's verdict stays in ``steps.verdict``: a human label never overwrites it.
+    ``slices`` are named Traces-view queries. The indexes serve the query bar on 100k traces
+    (bench/query_latency.py): verdicts of traces and steps, labels by trace.
+    """
+    db.table("step_labels").create(
+        {"id": int, "step_id": int, "trace_id": int, "label": str, "author": str, "note": str,
+         "correction": str, "created_at": str},
+        pk="id", foreign_keys=[("step_id", "steps", "id"), ("trace_id", "traces", "id")],
+        not_null={"step_id", "trace_id", "label", "author", "created_at"},
+    )
+    db.table("step_labels").create_index(["step_id", "author"], unique=True)
+    db.table("step_labels").create_index(["trace_id"])
+    db.table("slices").create(
+        {"id": int, "name": str, "query": str, "created_at": str},
+        pk="id", not_null={"name", "query"},
+    )
+    db.table("slices").create_index(["name"], unique=True)
+    db.table("traces").create_index(["verdict"])
+    db.table("steps").create_index(["verdict", "trace_id"])
+
+
+MIGRATIONS: list[Migration] = [
+    _v1_core, _v2_units_and_flags, _v3_studies_and_reuse,
+    _v4_teacher_reuse,
+    _v5_labels_and_slices,
+]
 LATEST_VERSION = len(MIGRATIONS)
 
 
