@@ -270,3 +270,25 @@ def test_setup_falls_back_to_pips_own_sources_when_the_torch_index_is_unreachabl
     assert any("cannot be reached" in line for line in lines)
     assert "PIP: pip install -q -c packaging/requirements.lock torch" in lines
     assert not any("uninstall" in line for line in lines)
+
+
+def test_recipes_copy_says_what_is_wrong_and_writes_nothing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+    from engine.paths import is_checkout
+    from engine.shipped import copy_recipe, shipped_recipes
+
+    assert is_checkout()  # the tests run from the checkout: recipes/ is live
+    names = [r.name for r in shipped_recipes()]
+    assert "cot-demo" in names and "smoke" in names
+    assert main(["recipes", "copy", "no-such-recipe", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "no shipped recipe named 'no-such-recipe'" in err and "cot-demo" in err
+    assert not (tmp_path / "x").exists()
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("keep")
+    assert main(["recipes", "copy", "smoke", str(a_file)]) == 1
+    assert "is a file" in capsys.readouterr().err and a_file.read_text() == "keep"
+    copied = copy_recipe("cot-demo.yaml", tmp_path / "lab")  # a lab recipe: no data file
+    assert sorted(p.relative_to(tmp_path / "lab").as_posix() for p in copied.files) == [
+        "cot-demo.yaml", "prompts/cot/solve.j2", "prompts/cot/student.j2"]
+    assert main(["recipes", "copy", "cot-demo", str(tmp_path / "lab"), "--force"]) == 0
