@@ -19,9 +19,10 @@ torch_variant() {
            return 1 ;;
     esac
     if ! command -v nvidia-smi >/dev/null 2>&1; then echo cpu; return 0; fi
-    local cuda major minor pair have want_major want_minor
-    cuda=$(nvidia-smi 2>/dev/null | sed -n 's/.*CUDA Version: *\([0-9][0-9]*\.[0-9][0-9]*\).*/\1/p' \
-           | head -n 1)
+    local banner cuda major minor pair have want_major want_minor
+    banner=$(nvidia-smi 2>/dev/null) || banner=""  # a failing nvidia-smi: no usable GPU
+    cuda=$(printf '%s\n' "$banner" | awk 'match($0, /CUDA Version: *[0-9]+\.[0-9]+/) {
+        s = substr($0, RSTART, RLENGTH); sub(/.*: */, "", s); print s; exit }')
     if [ -z "$cuda" ]; then echo cpu; return 0; fi
     major=${cuda%%.*}; minor=${cuda#*.}
     for pair in $DISTILLAB_CUDA_VARIANTS; do

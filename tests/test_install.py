@@ -43,7 +43,7 @@ esac
 def fake_bin(tmp_path: Path, cuda: str | None) -> Path:
     """A PATH folder with the few tools detect.sh uses, plus a fake nvidia-smi (if cuda)."""
     folder = Path(tempfile.mkdtemp(prefix=f"bin-{cuda}-", dir=tmp_path))
-    for tool in ("sed", "head", "uname", "sh", "cat"):
+    for tool in ("awk", "uname", "sh", "cat"):
         found = shutil.which(tool)
         assert found, tool
         (folder / tool).symlink_to(found)
@@ -58,7 +58,9 @@ def detect(tmp_path: Path, script: str, cuda: str | None = None,
            **env: str) -> subprocess.CompletedProcess[str]:
     bash = shutil.which("bash")
     assert bash
-    return subprocess.run([bash, "-c", f". {DETECT}; {script}"], capture_output=True, text=True,
+    # as setup.sh sources it: under `set -euo pipefail`
+    return subprocess.run([bash, "-c", f"set -euo pipefail; . {DETECT}; {script}"],
+                          capture_output=True, text=True,
                           timeout=30, env={"PATH": str(fake_bin(tmp_path, cuda)), **env})
 
 
