@@ -47,20 +47,41 @@ def mark_shown() -> None:
     settings.sync()
 
 
+def demo_project() -> Path | None:
+    """The default project, if it holds a completed run of a shipped demo (`distillab demo`
+    writes there): the demo's own traces, before and after training."""
+    from engine.paths import default_db
+    from engine.store import Store
+
+    path = default_db()
+    if not path.is_file():
+        return None
+    try:
+        with Store(path) as store:
+            row = store.one("SELECT COUNT(*) FROM runs WHERE status = 'completed' AND "
+                            "name LIKE '%-demo'")
+    except Exception:  # an unreadable or foreign file is no demo project
+        return None
+    return path if row is not None and row[0] else None
+
+
 def sample_project() -> Path:
-    """The sample project in the data dir, written on first use (the smoke recipe plus a
-    distilled-student run with traces, steps, metrics and costs; seconds, no models)."""
+    """The demo's project if `distillab demo` has run, else the sample project in the data
+    dir, written on first use: the smoke recipe plus a distilled-student run with traces,
+    steps, metrics and costs (about 3 s, no models)."""
+    demo = demo_project()
+    if demo is not None:
+        return demo
     path = data_dir() / SAMPLE_NAME
     if not path.exists():
         from gui.sample_data import make_sample_project
 
-        partial = path.with_name(path.name + ".partial")
-        for leftover in partial.parent.glob(partial.name + "*"):
-            leftover.unlink()
-        make_sample_project(partial)
-        partial.rename(path)
-        for extra in ("-wal", "-shm"):
-            Path(str(partial) + extra).unlink(missing_ok=True)
+        try:
+            make_sample_project(path)
+        except BaseException:  # no half-written sample left to open next time
+            for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+                leftover.unlink(missing_ok=True)
+            raise
     return path
 
 

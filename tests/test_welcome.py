@@ -74,3 +74,17 @@ def test_the_check_table_marks_each_status_and_shows_the_fix():
     out = checks_html([{"name": "CUDA", "status": "warn", "detail": "no <GPU>", "fix": "buy one"},
                        {"name": "RAM", "status": "ok", "detail": "24 GiB", "fix": ""}])
     assert "limited" in out and "works" in out and "no &lt;GPU&gt;" in out and "buy one" in out
+
+
+def test_the_sample_button_opens_the_demos_project_once_the_demo_has_run(tmp_path):
+    from engine.cli import main
+    from engine.paths import RECIPES_DIR, default_db
+    from gui import welcome
+
+    assert welcome.demo_project() is None
+    smoke = str(RECIPES_DIR / "smoke.yaml")
+    assert main(["run", smoke, "--set", "name=plain-smoke"]) == 0  # the default project
+    assert welcome.demo_project() is None
+    assert main(["run", smoke, "--set", "name=cot-demo"]) == 0  # as `distillab demo` names it
+    assert welcome.demo_project() == default_db() == welcome.sample_project()
+    assert not (data_dir() / welcome.SAMPLE_NAME).exists()
