@@ -151,6 +151,7 @@ def test_the_environment_running_the_tests_is_the_locked_one():
     assert not drift, f"installed vs locked: {drift} (re-run the set-up, or update the lock)"
 
 
+@pytest.mark.slow  # a real torch + bitsandbytes import, or five bash runs
 def test_doctor_on_this_machine_says_what_works_and_what_a_gpu_adds(capsys, monkeypatch):
     if shutil.which("nvidia-smi"):
         pytest.skip("this machine has an NVIDIA GPU; the no-GPU wording is for CPU machines")
@@ -167,6 +168,7 @@ def test_doctor_on_this_machine_says_what_works_and_what_a_gpu_adds(capsys, monk
     assert checks["4-bit (QLoRA)"].status == "warn"  # NF4 really round-trips on the CPU here
 
 
+@pytest.mark.slow  # a real torch + bitsandbytes import, or five bash runs
 def test_doctor_with_a_faked_nvidia_smi_names_the_gpu_and_the_build_to_install(tmp_path, capsys,
                                                                                monkeypatch):
     pytest.importorskip("torch")
@@ -242,6 +244,7 @@ def _run_torch_block(tmp_path: Path, cuda: str | None, **env: str) -> list[str]:
     return out.stdout.splitlines()
 
 
+@pytest.mark.slow  # imports torch to read its build
 def test_setup_installs_the_detected_cuda_build_from_its_index_replacing_a_cpu_one(tmp_path):
     import http.server
     import threading
@@ -267,6 +270,7 @@ def test_setup_installs_the_detected_cuda_build_from_its_index_replacing_a_cpu_o
     assert f"torch cu128 build from {index}" in "\n".join(lines)
 
 
+@pytest.mark.slow  # imports torch to read its build
 def test_setup_falls_back_to_pips_own_sources_when_the_torch_index_is_unreachable(tmp_path):
     lines = _run_torch_block(tmp_path, None, DISTILLAB_TORCH_INDEX="http://127.0.0.1:9/")
     assert any("cannot be reached" in line for line in lines)
@@ -327,6 +331,7 @@ def _setup(root: Path, tools: Path, **env: str) -> tuple[subprocess.CompletedPro
     return out, time.perf_counter() - started
 
 
+@pytest.mark.slow  # a real torch + bitsandbytes import, or five bash runs
 def test_setup_sh_runs_through_installs_with_the_lock_then_takes_the_fast_path(tmp_path):
     """The whole setup.sh, with pip stubbed: the first run installs torch, the project and
     the embedded model, every pip call with the lock; a second run installs nothing; a GPU
