@@ -1,5 +1,5 @@
-"""The `distillab` command: run, resume, validate, runs, show, export, demo, study, teacher,
-lab, gui.
+"""The `distillab` command: run, resume, validate, runs, show, export, demo, recipes, study,
+teacher, lab, doctor, install-desktop, gui.
 
 Every verb is a thin layer over engine functions that the GUI calls too. Errors a user
 can fix print one clear message (exit code 1), never a traceback. Exit codes: 0 done,
@@ -235,6 +235,63 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return subprocess.call(command)
 
 
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from engine.paths import RECIPES_DIR
+    from engine.shipped import copy_recipe, shipped_recipes
+
+    if args.action == "copy":
+        if not args.name or args.dest is None:
+            raise DistillabError("`distillab recipes copy` needs a recipe name and a folder",
+                                 "e.g. distillab recipes copy cot-demo ./my-experiment")
+        copied = copy_recipe(args.name, args.dest, overwrite=args.force)
+        console.print(f"wrote {copied.recipe} with {len(copied.files) - 1} prompt and data "
+                      f"file(s); it validates.\nEdit it, then: distillab run {copied.recipe}")
+        return 0
+    if args.action is not None:
+        raise DistillabError(f"unknown recipes action {args.action!r}", "use: recipes, or "
+                             "recipes copy NAME DIR")
+    table = Table(title=f"Shipped recipes ({RECIPES_DIR})", title_justify="left")
+    for column in ("name", "paradigm", "description"):
+        table.add_column(column, overflow="fold")
+    for recipe in shipped_recipes():
+        table.add_row(recipe.name, recipe.paradigm, recipe.description)
+    console.print(table)
+    console.print("Studies: " + str(RECIPES_DIR / "studies") + "\n"
+                  "An editable copy with its prompts: distillab recipes copy NAME DIR")
+    return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from engine.doctor import run_checks, summary
+
+    checks = run_checks()
+    if args.json:
+        print(json.dumps([c.__dict__ for c in checks], indent=1))
+        return 0
+    from rich import box
+
+    marks = {"ok": "[green]ok[/green]", "warn": "[yellow]warn[/yellow]", "missing": "[red]no[/red]"}
+    table = Table(box=box.SIMPLE, show_header=False, pad_edge=False)
+    table.add_column("", no_wrap=True)
+    table.add_column("", no_wrap=True)
+    table.add_column("", overflow="fold")
+    for check in checks:
+        fix = f"\n[dim]fix:[/dim] {check.fix}" if check.fix else ""
+        table.add_row(marks[check.status], check.name, check.detail + fix)
+    console.print(table)
+    console.print(summary(checks))
+    return 0
+
+
+def cmd_install_desktop(args: argparse.Namespace) -> int:
+    from engine.desktop import install_desktop
+
+    written = install_desktop()
+    console.print(f"wrote {written.entry}\nwrote {written.icon}\nExec: {written.exec_line}\n"
+                  "Distillab is in your applications menu (log out and in if it does not show).")
+    return 0
+
+
 def cmd_teacher(args: argparse.Namespace) -> int:
     from engine.teacher.cli import run_teacher_verb
 
@@ -292,6 +349,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a recipe value (as for `run`)")
     p.set_defaults(func=cmd_demo)
+    p = verb("recipes", "List the shipped recipes, or copy one with its prompts to edit.")
+    p.add_argument("action", nargs="?", choices=["copy"], default=None,
+                   help="copy NAME DIR: an editable copy of a shipped recipe, its prompts and "
+                        "its bundled data")
+    p.add_argument("name", nargs="?", default=None, help="recipe name, e.g. cot-demo")
+    p.add_argument("dest", nargs="?", type=Path, default=None, help="folder to copy into")
+    p.add_argument("--force", action="store_true", help="overwrite files already there")
+    p.set_defaults(func=cmd_recipes)
+    p = verb("doctor", "Check this machine: Python, torch build, CUDA and GPU memory, 4-bit, "
+                       "llama.cpp, disk, RAM; says what to install for what does not work.")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_doctor)
+    p = verb("install-desktop", "Add Distillab to your applications menu (Linux: a "
+                                "freedesktop entry and icon for the current user).")
+    p.set_defaults(func=cmd_install_desktop)
     p = verb("study", "Studies: arms x seeds as one experiment, paired statistics, reports.")
     from engine.studies.cli import add_study_verbs
 

@@ -13,13 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import DataError
-from engine.paths import PROJECT_ROOT
+from engine.paths import PROJECT_ROOT, data_dir, is_checkout
 
 
 def datasets_dir() -> Path:
-    """The shared data sets folder (``DISTILLAB_DATASETS``, else ``<project>/../shared/datasets``)."""
+    """The shared data sets folder: ``DISTILLAB_DATASETS``, else ``<checkout>/../shared/datasets``
+    in a checkout, else ``datasets/`` in the user data dir (an installed wheel)."""
     env = os.environ.get("DISTILLAB_DATASETS")
-    return Path(env) if env else PROJECT_ROOT.parent / "shared" / "datasets"
+    if env:
+        return Path(env)
+    return PROJECT_ROOT.parent / "shared" / "datasets" if is_checkout() else data_dir() / "datasets"
 
 
 def dataset_file(relative: str) -> Path:

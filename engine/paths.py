@@ -3,10 +3,19 @@
 ``DISTILLAB_HOME`` overrides the user data dir (tests point it at a temp folder);
 ``DISTILLAB_DB`` overrides the default project database; ``DISTILLAB_MODELS`` the folder
 of converted models.
+
+Shipped files (recipes with their prompts, demo data, icons) are found in one of two
+places. In a checkout (``pyproject.toml`` beside the ``engine`` package) they are the
+checkout's ``recipes/`` and ``assets/``, so an edit there is live. In an installed wheel
+they are package data, ``engine/_shipped/recipes`` and ``engine/_shipped/assets``
+(``setup.py`` copies them there at build time), found through ``importlib.resources``.
+Both keep ``recipes/`` and ``assets/`` side by side, so a recipe's ``../assets/demo/...``
+path resolves in either.
 """
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 import re
 from pathlib import Path
@@ -14,8 +23,25 @@ from pathlib import Path
 import platformdirs
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-RECIPES_DIR = PROJECT_ROOT / "recipes"
-ASSETS_DIR = PROJECT_ROOT / "assets"
+"""The folder that holds the ``engine`` package: the checkout, or site-packages."""
+SHIPPED_FOLDER = "_shipped"
+"""Inside the installed ``engine`` package: the copies of ``recipes/`` and ``assets/``."""
+
+
+def is_checkout() -> bool:
+    """True when running from a source checkout (not from an installed wheel)."""
+    return (PROJECT_ROOT / "pyproject.toml").is_file() and (PROJECT_ROOT / "recipes").is_dir()
+
+
+def shipped_dir(name: str) -> Path:
+    """``recipes`` or ``assets``: the checkout's folder, else the installed package data."""
+    if is_checkout():
+        return PROJECT_ROOT / name
+    return Path(str(importlib.resources.files("engine") / SHIPPED_FOLDER / name))
+
+
+RECIPES_DIR = shipped_dir("recipes")
+ASSETS_DIR = shipped_dir("assets")
 
 
 def data_dir() -> Path:

@@ -156,6 +156,9 @@ class MainWindow(QMainWindow):
         about = QAction("&About Distillab", self)
         about.triggered.connect(self.about)
         help_menu.addAction(about)
+        check = QAction("&Environment check…", self)
+        check.triggered.connect(self.welcome)
+        help_menu.addAction(check)
 
     def _fill_recent(self) -> None:
         self.settings_view.fill_recent()
@@ -191,6 +194,12 @@ class MainWindow(QMainWindow):
         box.setTextFormat(Qt.TextFormat.RichText)
         self.about_box = box
         box.open()
+
+    def welcome(self) -> None:
+        """The first-run welcome (gui/welcome.py): the environment check, sample project."""
+        from gui.welcome import show_welcome
+
+        self.welcome_dialog = show_welcome(self, self.open_project, lambda: self.show_page("Setup"))
 
     def show_page(self, name: str) -> None:
         self.nav.setCurrentRow(PAGES.index(name))
@@ -380,9 +389,14 @@ def main(db_path: Path, quit_after_ms: int | None = None) -> int:
     app.setApplicationName("Distillab")
     app.setApplicationVersion(getattr(engine, "__version__", "0.1"))
     app.setWindowIcon(app_icon())
+    app.setDesktopFileName("distillab")  # matches `distillab install-desktop`'s entry
     apply_theme(app, app_settings.theme())
     window = MainWindow(db_path)
     window.show()
+    from gui.welcome import first_run
+
+    if first_run():
+        window.welcome()
     if quit_after_ms is not None:
         QTimer.singleShot(quit_after_ms, window.close)
         QTimer.singleShot(quit_after_ms, app.quit)
