@@ -139,7 +139,7 @@ def test_a_v3_database_migrates_and_keeps_its_rows_and_figures(db_path):
         [("k1", 7, 3, 0.25, None), ("k2", 0, 5, 0.5, None), ("k3", 0, 0, None, "server: 500")])
     conn.close()
     with Store(db_path) as store:  # opening migrates 3 -> 4
-        assert user_version(store.conn) == LATEST_VERSION == 4
+        assert user_version(store.conn) == LATEST_VERSION >= 4
         assert store.one("SELECT COUNT(*) FROM teacher_calls")[0] == 3
         assert store.query("SELECT * FROM teacher_reuse") == []
         assert runs.get_run(store, 1).name == "old"
