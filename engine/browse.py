@@ -287,7 +287,12 @@ def compare_traces(store: Store, trace_ids: list[int], *, diff_any_kind: bool = 
     """Load 2-3 traces with their steps and align them step by step against the first.
     Word diffs are drawn only against a first trace of the same kind (prose or code), as
     a plan diffed against a program is noise; ``diff_any_kind`` draws them anyway."""
-    traces = [get_trace(store, t) for t in trace_ids]
+    return compare_loaded([get_trace(store, t) for t in trace_ids], diff_any_kind=diff_any_kind)
+
+
+def compare_loaded(traces: list[Trace], *, diff_any_kind: bool = False) -> Comparison:
+    """``compare_traces`` on traces already in memory (e.g. answers still streaming in the
+    playground, not stored yet)."""
     columns = [_column_steps(t) for t in traces]
     texts = [[text for _, text in col] for col in columns]
     kinds = [trace_kind(t) for t in traces]
