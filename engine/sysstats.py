@@ -29,7 +29,7 @@ def _gpu() -> Any:
 
 def system_stats() -> dict[str, float]:
     """cpu_percent (all cores, since the last call), ram_used_gb, ram_percent; with a GPU
-    also gpu_util_percent and gpu_mem_gb (summed over the visible GPUs)."""
+    also gpu_util_percent, gpu_mem_gb and gpu_mem_percent (summed over the visible GPUs)."""
     out: dict[str, float] = {}
     try:
         import psutil
@@ -48,8 +48,10 @@ def system_stats() -> dict[str, float]:
             if handles:
                 util = [nvml.nvmlDeviceGetUtilizationRates(h).gpu for h in handles]
                 out["gpu_util_percent"] = float(sum(util) / len(util))
-                out["gpu_mem_gb"] = sum(nvml.nvmlDeviceGetMemoryInfo(h).used
-                                        for h in handles) / GIB
+                mems = [nvml.nvmlDeviceGetMemoryInfo(h) for h in handles]
+                out["gpu_mem_gb"] = sum(m.used for m in mems) / GIB
+                out["gpu_mem_percent"] = 100.0 * sum(m.used for m in mems) / sum(
+                    m.total for m in mems)
         except Exception:  # a GPU that stops answering mid-run: drop the GPU curves
             pass
     return out
