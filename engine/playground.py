@@ -115,7 +115,7 @@ def _student(spec: PlaygroundSpec, student: Any, adapter: Path | None, slot: int
                 out["ids"] = model.generate(**kwargs)
         except Exception as exc:  # surfaces as this model's error
             out["error"] = exc
-            streamer.end()
+            streamer.end()  # type: ignore[no-untyped-call]
 
     worker = threading.Thread(target=generate, daemon=True)
     worker.start()
