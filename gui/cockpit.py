@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -30,7 +31,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine import probe
-from engine.store import Store
+from engine.store import Store, traces
 from gui.theme import colours
 
 
@@ -91,6 +92,10 @@ class ProbeTimeline(QWidget):
                                     "(what the playground and exports use).")
         self.status = QLabel()
         self.status.setWordWrap(True)
+        self.answer = QPlainTextEdit()
+        self.answer.setReadOnly(True)
+        self.answer.setPlaceholderText("Click a cell to read that checkpoint's answer.")
+        self.answer.setMaximumHeight(90)
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
         bar.addWidget(self.status, 2)
@@ -98,9 +103,12 @@ class ProbeTimeline(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
-        layout.addWidget(self.grid)
+        body = QHBoxLayout()
+        body.addWidget(self.grid, 3)
+        body.addWidget(self.answer, 2)
+        layout.addLayout(body)
         self.grid.horizontalHeader().sectionClicked.connect(self._pick_column)
-        self.grid.cellClicked.connect(lambda _r, c: self._pick_column(c))
+        self.grid.cellClicked.connect(self._cell_clicked)
         self.keep_button.clicked.connect(self.keep)
         self.hide()
 
@@ -135,7 +143,8 @@ class ProbeTimeline(QWidget):
             for col, cell in enumerate(row):
                 if cell is None:
                     continue
-                text = ("⇄ " if cell.flipped else "") + (cell.answer or "—")
+                text = (("⇄ " if cell.flipped else "") + (cell.answer or "—")
+                        + f"  ({cell.steps} steps)")
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 colour = {"passed": c.correct, "failed": c.wrong}.get(cell.verdict or "")
@@ -165,6 +174,17 @@ class ProbeTimeline(QWidget):
             f"{flips} answer changes")
         if self.picked in line.checkpoints:
             self.grid.selectColumn(line.checkpoints.index(self.picked))
+
+    def _cell_clicked(self, row: int, column: int) -> None:
+        self._pick_column(column)
+        item = self.grid.item(row, column)
+        if item is None or self.line is None:
+            return
+        with Store(self.db_path, readonly=True) as store:
+            trace = traces.get_trace(store, int(item.data(Qt.ItemDataRole.UserRole)))
+        self.answer.setPlainText(
+            f"#{row + 1} at step {self.line.checkpoints[column]} ({trace.model}, "
+            f"{trace.verdict or 'unchecked'}):\n{trace.output or ''}")
 
     def _pick_column(self, column: int) -> None:
         if self.line is None or not 0 <= column < len(self.line.checkpoints):

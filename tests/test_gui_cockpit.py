@@ -10,7 +10,7 @@ import pyqtgraph as pg
 import pytest
 
 from engine import curves, probe, runner
-from engine.store import Store, runs
+from engine.store import Store, runs, traces
 from engine.validate import parse_recipe
 
 from .test_cockpit_probe import _probe_recipe
@@ -56,7 +56,8 @@ def test_cockpit_probe_timeline_pick_and_keep(qtbot, tmp_path, db_path, server, 
     cells = view.probe.cell_texts()
     assert len(cells) == 1 and len(cells[0]) == 4
     for shown, cell in zip(cells[0], line.cells[0], strict=True):
-        assert shown == ("⇄ " if cell.flipped else "") + (cell.answer or "—")
+        assert shown == ("⇄ " if cell.flipped else "") + (cell.answer or "—") + \
+            f"  ({cell.steps} steps)"
     assert [view.probe.grid.horizontalHeaderItem(i).text() for i in range(4)] == \
         ["step 0", "step 1", "step 2", "step 3"]
     # smoothing draws the raw curve faintly behind the smoothed one; log scale switches axes
@@ -66,6 +67,12 @@ def test_cockpit_probe_timeline_pick_and_keep(qtbot, tmp_path, db_path, server, 
     view.curve_controls.log_scale.setChecked(True)
     view._redraw()
     assert view.plots["loss"].getPlotItem().ctrl.logYCheck.isChecked()
+    # a cell shows that checkpoint's whole answer
+    view.probe._cell_clicked(0, 3)
+    with Store(db_path) as store:
+        last = traces.get_trace(store, line.cells[0][3].trace_id)
+    assert view.probe.answer.toPlainText().endswith((last.output or "").replace("\r", "\n"))
+    assert "step 3 (checkpoint-3" in view.probe.answer.toPlainText()
     # step 0 is the untrained model: nothing to keep
     view.probe.pick(0)
     assert not view.probe.keep_button.isEnabled()
