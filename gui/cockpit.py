@@ -85,7 +85,10 @@ class ProbeTimeline(QWidget):
         self.grid.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.grid.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectColumns)
         self.grid.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.grid.setMinimumHeight(110)
+        self.grid.setMinimumHeight(150)
+        # a picked column stays readable: a light tint over the verdict colours
+        self.grid.setStyleSheet("QTableWidget { selection-background-color: "
+                                "rgba(79, 123, 217, 70); selection-color: palette(text); }")
         self.keep_button = QPushButton("Keep this checkpoint")
         self.keep_button.setEnabled(False)
         self.keep_button.setToolTip("Make the picked checkpoint's adapter the run's adapter "
@@ -95,7 +98,7 @@ class ProbeTimeline(QWidget):
         self.answer = QPlainTextEdit()
         self.answer.setReadOnly(True)
         self.answer.setPlaceholderText("Click a cell to read that checkpoint's answer.")
-        self.answer.setMaximumHeight(90)
+        self.answer.setMaximumHeight(150)
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
         bar.addWidget(self.status, 2)
@@ -165,6 +168,11 @@ class ProbeTimeline(QWidget):
                 item.setData(Qt.ItemDataRole.UserRole, cell.trace_id)
                 self.grid.setItem(r, col, item)
         self.grid.resizeColumnsToContents()
+        # every probe row visible without scrolling, up to 8 (the default N is small)
+        shown = min(len(line.cells), 8)
+        self.grid.setMinimumHeight(shown * self.grid.verticalHeader().defaultSectionSize()
+                                   + self.grid.horizontalHeader().sizeHint().height()
+                                   + 2 * self.grid.frameWidth() + 18)
         flips = sum(1 for row in line.cells for cell in row if cell is not None and cell.flipped)
         right = [sum(1 for row in line.cells if row[i] is not None and
                      row[i].verdict == "passed") for i in range(len(line.checkpoints))]  # type: ignore[union-attr]

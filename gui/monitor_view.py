@@ -160,15 +160,18 @@ class MonitorView(QWidget):
         rv.addWidget(self.curve_controls)
         panels = QHBoxLayout()
         panels.addWidget(self.metrics, 4)
+        plot_grid = QGridLayout()  # loss | lr over metric series | machine load
+        plot_grid.setContentsMargins(0, 0, 0, 0)
         pg.setConfigOptions(antialias=False)  # cheaper repaints while a job streams
         self.plots: dict[str, pg.PlotWidget] = {}
         self.legends: dict[str, QLabel] = {}
         self.plot_boxes: dict[str, QWidget] = {}
         self.picked_step: int | None = None
-        for key, title in (("loss", "loss"), ("lr", "learning rate"), ("other", "metric series"),
-                           ("system", "machine load")):
+        for i, (key, title) in enumerate((("loss", "loss"), ("lr", "learning rate"),
+                                          ("other", "metric series"),
+                                          ("system", "machine load (%)"))):
             plot = pg.PlotWidget(title=title)
-            plot.setMinimumHeight(150)
+            plot.setMinimumHeight(120)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("bottom", "step")
             legend = QLabel()
@@ -181,7 +184,8 @@ class MonitorView(QWidget):
             bv.addWidget(plot, 1)
             bv.addWidget(legend)
             self.plots[key], self.legends[key], self.plot_boxes[key] = plot, legend, box
-            panels.addWidget(box, 3)
+            plot_grid.addWidget(box, i // 2, i % 2)
+        panels.addLayout(plot_grid, 7)
         rv.addLayout(panels, 3)
         self.probe = ProbeTimeline(db_path)
         rv.addWidget(self.probe, 2)
@@ -424,7 +428,7 @@ class MonitorView(QWidget):
     def _curve(self, key: str, ys: list[float]) -> tuple[list[float], list[float], int]:
         """(raw, shaped, clipped count) of one series as the cockpit controls say; the
         machine-load plot is drawn raw (its values are bounded)."""
-        if key == "system":
+        if key in ("system", "lr"):  # bounded or scheduled values: drawn as they are
             return ys, ys, 0
         clipped = 0
         if self.curve_controls.clip.isChecked():
