@@ -81,6 +81,7 @@ class ProbeTimeline(QWidget):
         self.picked: int | None = None
         self.title = QLabel("Probe set")
         self.title.setObjectName("muted")
+        self.title.setWordWrap(True)
         self.grid = QTableWidget(0, 0)
         self.grid.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.grid.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectColumns)
@@ -101,14 +102,14 @@ class ProbeTimeline(QWidget):
         self.answer.setMaximumHeight(150)
         bar = QHBoxLayout()
         bar.addWidget(self.title, 1)
-        bar.addWidget(self.status, 2)
         bar.addWidget(self.keep_button)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(bar)
+        layout.addWidget(self.status)
         body = QHBoxLayout()
-        body.addWidget(self.grid, 3)
-        body.addWidget(self.answer, 2)
+        body.addWidget(self.grid, 4)
+        body.addWidget(self.answer, 1)
         layout.addLayout(body)
         self.grid.horizontalHeader().sectionClicked.connect(self._pick_column)
         self.grid.cellClicked.connect(self._cell_clicked)
@@ -147,7 +148,7 @@ class ProbeTimeline(QWidget):
                 if cell is None:
                     continue
                 text = (("⇄ " if cell.flipped else "") + (cell.answer or "—")
-                        + f"  ({cell.steps} steps)")
+                        + f"  [{cell.steps}]")
                 item = QTableWidgetItem(text)
                 item.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 colour = {"passed": c.correct, "failed": c.wrong}.get(cell.verdict or "")
@@ -178,6 +179,7 @@ class ProbeTimeline(QWidget):
                      row[i].verdict == "passed") for i in range(len(line.checkpoints))]  # type: ignore[union-attr]
         self.title.setText(
             f"Probe set · {len(line.cells)} items × {len(line.checkpoints)} checkpoints "
+            f"(cell: answer [steps]; ⇄ changed) "
             f"({line.stage}) · right per checkpoint: {' → '.join(map(str, right))} · "
             f"{flips} answer changes")
         if self.picked in line.checkpoints:

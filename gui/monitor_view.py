@@ -16,6 +16,7 @@ batched on a 200 ms timer so a chatty job cannot flood the event loop.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from pathlib import Path
@@ -167,6 +168,7 @@ class MonitorView(QWidget):
         self.legends: dict[str, QLabel] = {}
         self.plot_boxes: dict[str, QWidget] = {}
         self.picked_step: int | None = None
+        self._log_ticks = False  # the plots carry the log axis' own ticks (_log_ticks)
         for i, (key, title) in enumerate((("loss", "loss"), ("lr", "learning rate"),
                                           ("other", "metric series"),
                                           ("system", "machine load (%)"))):
@@ -449,6 +451,8 @@ class MonitorView(QWidget):
         for key, plot in self.plots.items():
             plot.clear()
             plot.setLogMode(x=False, y=log_y and key != "system")
+            if self._log_ticks and not log_y:  # back from a log axis: pyqtgraph's own ticks
+                plot.getAxis("left").setTicks(None)
             plot.enableAutoRange()
             if self.picked_step is not None:
                 plot.addItem(pg.InfiniteLine(self.picked_step, angle=90,
@@ -469,6 +473,11 @@ class MonitorView(QWidget):
             self.plots[key].plot(list(xs), shaped, pen=pg.mkPen(colour, width=2))
             note = f" ({clipped} clipped)" if clipped else ""
             drawn[key].append(f"<span style='color:{colour}'>━━</span> {name}{note}")
+        self._log_ticks = log_y
+        if log_y:
+            for key, plot in self.plots.items():
+                if key != "system":
+                    _log_ticks(plot)
         for key, names in drawn.items():
             # the legend is a label under the plot, so it never covers a line
             self.legends[key].setText(" &nbsp; ".join(names))
@@ -506,6 +515,20 @@ class MonitorView(QWidget):
             cells = tuple(item.text(c).strip() for c in range(4))
             out.append(cells[:1] if item.isFirstColumnSpanned() else cells)
         return out
+
+
+def _log_ticks(plot: pg.PlotWidget) -> None:
+    """Ticks at 1, 2 and 5 times each power of ten on a log axis: within one decade
+    pyqtgraph labels every minor tick (0.02, 0.03, ...), and those labels overlap."""
+    ys = [math.log10(float(y)) for item in plot.getPlotItem().listDataItems()
+          for y in (item.yData if item.yData is not None else []) if y > 0]
+    if not ys:
+        return
+    low, high = min(ys), max(ys)  # the axis is in log10 units
+    ticks = [(math.log10(m * 10.0 ** e), f"{m * 10.0 ** e:g}")
+             for e in range(math.floor(low) - 1, math.ceil(high) + 1) for m in (1, 2, 5)
+             if low - 0.05 <= math.log10(m * 10.0 ** e) <= high + 0.05]
+    plot.getAxis("left").setTicks([ticks, []])
 
 
 # engine.sysstats' names; RAM in percent shares the 0-100 axis with CPU and GPU utilisation

@@ -57,7 +57,7 @@ def test_cockpit_probe_timeline_pick_and_keep(qtbot, tmp_path, db_path, server, 
     assert len(cells) == 1 and len(cells[0]) == 4
     for shown, cell in zip(cells[0], line.cells[0], strict=True):
         assert shown == ("⇄ " if cell.flipped else "") + (cell.answer or "—") + \
-            f"  ({cell.steps} steps)"
+            f"  [{cell.steps}]"
     assert [view.probe.grid.horizontalHeaderItem(i).text() for i in range(4)] == \
         ["step 0", "step 1", "step 2", "step 3"]
     # smoothing draws the raw curve faintly behind the smoothed one; log scale switches axes
