@@ -39,7 +39,6 @@ def grab(app: QApplication, window: MainWindow, path: Path) -> None:
 def main() -> None:
     db, out = Path(sys.argv[1]), Path(sys.argv[2])
     run_id = int(sys.argv[3]) if len(sys.argv) > 3 else 1
-    tag = "xvfb" if QApplication.platformName() != "offscreen" else "offscreen"
     app = QApplication(sys.argv[:1])
     tag = "offscreen" if app.platformName() == "offscreen" else "xvfb"
     apply_theme(app, "light")
