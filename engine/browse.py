@@ -305,8 +305,15 @@ def compare_traces(store: Store, trace_ids: list[int], *, diff_any_kind: bool = 
     """Load 2-3 traces with their steps and align them step by step against the first.
     Word diffs are drawn only against a first trace of the same kind (prose or code), as
     a plan diffed against a program is noise; ``diff_any_kind`` draws them anyway."""
-    traces = [get_trace(store, t) for t in trace_ids]
-    labels = trace_labels(store, trace_ids)
+    return compare_loaded([get_trace(store, t) for t in trace_ids], diff_any_kind=diff_any_kind,
+                          labels=trace_labels(store, trace_ids))
+
+
+def compare_loaded(traces: list[Trace], *, diff_any_kind: bool = False,
+                   labels: dict[int, Label] | None = None) -> Comparison:
+    """``compare_traces`` on traces already in memory (e.g. answers still streaming in the
+    playground, not stored yet); ``labels``: human step labels by step id."""
+    labels = labels or {}
     columns = [_column_steps(t) for t in traces]
     texts = [[text for _, text in col] for col in columns]
     kinds = [trace_kind(t) for t in traces]

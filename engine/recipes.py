@@ -229,6 +229,11 @@ class TrainingSpec(_Model):
         "adamw_torch", description="Optimizer; the 8-bit ones (bitsandbytes, CUDA) save memory.")
     packing: bool = Field(False, description="Pack several short examples into one sequence "
                           "of max_length (faster when examples are short; no per-example weights).")
+    probe_items: int = Field(0, ge=0, le=64, description="Validation rows answered greedily at "
+                             "every saved checkpoint and stored as probe traces (the Run "
+                             "monitor's per-item timeline); 0 = off.")
+    probe_max_new_tokens: int = Field(64, ge=1, le=1024, description="Longest probe answer "
+                                      "(kept short: the probe runs inside training).")
 
 
 class EvaluationSpec(_Model):

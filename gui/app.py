@@ -39,6 +39,7 @@ from gui import settings as app_settings
 from gui.compare_view import CompareView
 from gui.engine_thread import JobSupervisor
 from gui.monitor_view import MonitorView
+from gui.playground_view import PlaygroundView
 from gui.settings import SettingsView
 from gui.setup_view import SetupView
 from gui.studies_view import StudiesView
@@ -49,7 +50,7 @@ from gui.traces_view import TracesView
 # the answers of the leave dialog
 KEEP, CANCEL, STAY = "keep", "cancel", "stay"
 BACKGROUND_POLL_MS = 1000  # how often the Runs view re-reads a job running in the background
-PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Settings")
+PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Playground", "Settings")
 ABOUT = """<h3>Distillab</h3>
 <p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
 step-level comparison, all in one SQLite file per project.</p>
@@ -120,8 +121,10 @@ class MainWindow(QMainWindow):
         self.compare_view = CompareView(db_path)
         self.studies_view = StudiesView(db_path)
         self.pairs_view = PairsView(db_path)
+        self.playground_view = PlaygroundView(db_path)
         for view in (self.setup_view, self.monitor_view, self.traces_view, self.compare_view,
-                     self.studies_view, self.pairs_view, self.settings_view):
+                     self.studies_view, self.pairs_view, self.playground_view,
+                     self.settings_view):
             self.stack.addWidget(view)
         self.studies_view.item_requested.connect(self.open_item_traces)
         self.pairs_view.item_requested.connect(self.open_item_traces)
@@ -132,6 +135,7 @@ class MainWindow(QMainWindow):
             lambda run_id: self.start_job(JobSpec(str(self.db_path), resume_run_id=run_id)))
         self.monitor_view.cancel_requested.connect(self.cancel_job)
         self._stale = {"Traces": False, "Compare": False, "Studies": False}
+        self.playground_view.saved.connect(lambda _ids: self._stale.update(Traces=True))
         self.settings_view.open_requested.connect(self.open_project)
         self.setWindowTitle(f"Distillab — {db_path.name}")
         self.nav.setCurrentRow(1 if self.monitor_view.table.rowCount() else 0)
@@ -215,6 +219,8 @@ class MainWindow(QMainWindow):
             self.compare_view.refresh()
         if name == "Pairs":
             self.pairs_view.reload()
+        if name == "Playground":
+            self.playground_view.refresh()
         if name == "Studies" and self._stale["Studies"]:
             self._stale["Studies"] = False
             self.studies_view.refresh()

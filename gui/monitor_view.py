@@ -4,6 +4,11 @@ training and cost with each 95% interval beside its value (engine.metric_table),
 plots of loss, lr and other metric series (pyqtgraph; legends below the plots, never on
 the lines), teacher tokens and cost so far, a log tail, and errors with their fix.
 
+The training cockpit (gui.cockpit): the curves of the whole run with smoothing, log scale
+and an outlier clip, eval loss beside train loss, the machine's load (CPU, RAM; GPU only
+where nvidia-ml-py reads one), and the probe timeline with "keep this checkpoint"; a
+picked checkpoint is marked on the curves.
+
 A finished run is drawn from the store (engine.browse.run_state); the running one is
 updated from engine events that the main window forwards to ``on_event``. Redraws are
 batched on a 200 ms timer so a chatty job cannot flood the event loop.
@@ -11,6 +16,7 @@ batched on a 200 ms timer so a chatty job cannot flood the event loop.
 
 from __future__ import annotations
 
+import math
 import re
 import sys
 from pathlib import Path
@@ -39,9 +45,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import browse, metric_table
+from engine import browse, curves, metric_table
 from engine import events as ev
 from engine.store import Store, runs
+from gui.cockpit import CurveControls, ProbeTimeline
 from gui.theme import colours
 
 RESUMABLE = ("failed", "cancelled", "stopped", "interrupted")
@@ -150,15 +157,23 @@ class MonitorView(QWidget):
         self.metrics.setMinimumWidth(430)
         self.metrics.setToolTip("Each metric's latest value (cost/*: the run's total), with "
                                 "its 95% interval where the run stored one.")
+        self.curve_controls = CurveControls()
+        rv.addWidget(self.curve_controls)
         panels = QHBoxLayout()
         panels.addWidget(self.metrics, 4)
+        plot_grid = QGridLayout()  # loss | lr over metric series | machine load
+        plot_grid.setContentsMargins(0, 0, 0, 0)
         pg.setConfigOptions(antialias=False)  # cheaper repaints while a job streams
         self.plots: dict[str, pg.PlotWidget] = {}
         self.legends: dict[str, QLabel] = {}
         self.plot_boxes: dict[str, QWidget] = {}
-        for key, title in (("loss", "loss"), ("lr", "learning rate"), ("other", "metric series")):
+        self.picked_step: int | None = None
+        self._log_ticks = False  # the plots carry the log axis' own ticks (_log_ticks)
+        for i, (key, title) in enumerate((("loss", "loss"), ("lr", "learning rate"),
+                                          ("other", "metric series"),
+                                          ("system", "machine load (%)"))):
             plot = pg.PlotWidget(title=title)
-            plot.setMinimumHeight(150)
+            plot.setMinimumHeight(120)
             plot.showGrid(x=True, y=True, alpha=0.2)
             plot.setLabel("bottom", "step")
             legend = QLabel()
@@ -171,8 +186,11 @@ class MonitorView(QWidget):
             bv.addWidget(plot, 1)
             bv.addWidget(legend)
             self.plots[key], self.legends[key], self.plot_boxes[key] = plot, legend, box
-            panels.addWidget(box, 3)
+            plot_grid.addWidget(box, i // 2, i % 2)
+        panels.addLayout(plot_grid, 7)
         rv.addLayout(panels, 3)
+        self.probe = ProbeTimeline(db_path)
+        rv.addWidget(self.probe, 2)
         rv.addWidget(QLabel("Log"))
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -192,6 +210,9 @@ class MonitorView(QWidget):
         self._apply_plot_theme()
 
         self.table.itemSelectionChanged.connect(self._selected)
+        self.curve_controls.changed.connect(self._replot)
+        self.probe.checkpoint_picked.connect(self._pick_step)
+        self.probe.kept.connect(lambda _step: self.refresh())
         self.refresh_button.clicked.connect(self.refresh)
         self.resume_button.clicked.connect(self._resume)
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -268,6 +289,7 @@ class MonitorView(QWidget):
             info = s.status + (f" · {s.seconds:.1f} s" if s.seconds else "")
             self.stage_rows[s.name].set(s.done, s.total, info)
         self.series = {k: list(v) for k, v in state.series.items()}
+        self.probe.load(run_id)
         self._cost(state.cost)
         if state.error and state.status != "completed":
             message, _, hint = state.error.partition("\n")
@@ -344,6 +366,8 @@ class MonitorView(QWidget):
             points = self.series.setdefault(event.name, [])
             points.append((event.step if event.step is not None else len(points), event.value))
             self._dirty = True
+            if event.name.endswith("/probe_accuracy"):  # a checkpoint was just probed
+                self.probe.load(self.run_id)
         elif isinstance(event, ev.Log):
             first = event.message.splitlines()[0] if event.message else ""
             self._log(f"[{event.level}] {event.stage + ': ' if event.stage else ''}{first}")
@@ -397,13 +421,44 @@ class MonitorView(QWidget):
         self._apply_plot_theme()
         self._dirty = True
 
+    def _replot(self) -> None:
+        self._dirty = True
+
+    def _pick_step(self, step: int | None) -> None:
+        self.picked_step = step
+        self._dirty = True
+
+    def _curve(self, key: str, ys: list[float]) -> tuple[list[float], list[float], int]:
+        """(raw, shaped, clipped count) of one series as the cockpit controls say; the
+        machine-load plot is drawn raw (its values are bounded)."""
+        if key in ("system", "lr"):  # bounded or scheduled values: drawn as they are
+            return ys, ys, 0
+        clipped = 0
+        if self.curve_controls.clip.isChecked():
+            ys, clipped = curves.clip_outliers(ys)
+        if self.curve_controls.log_scale.isChecked():
+            ys = [y if y > 0 else float("nan") for y in ys]
+        weight = self.curve_controls.smoothing.value()
+        shaped = curves.smooth([y for y in ys if y == y], weight) if weight else ys
+        if len(shaped) != len(ys):  # NaNs (non-positive on a log axis) are left out
+            return ys, ys, clipped
+        return ys, shaped, clipped
+
     def _redraw(self) -> None:
         if not self._dirty:
             return
         self._dirty = False
-        for plot in self.plots.values():
+        log_y = self.curve_controls.log_scale.isChecked()
+        for key, plot in self.plots.items():
             plot.clear()
+            plot.setLogMode(x=False, y=log_y and key != "system")
+            if self._log_ticks and not log_y:  # back from a log axis: pyqtgraph's own ticks
+                plot.getAxis("left").setTicks(None)
             plot.enableAutoRange()
+            if self.picked_step is not None:
+                plot.addItem(pg.InfiniteLine(self.picked_step, angle=90,
+                                             pen=pg.mkPen(colours().wrong, width=1,
+                                                          style=Qt.PenStyle.DashLine)))
         drawn: dict[str, list[str]] = {k: [] for k in self.plots}
         for name, points in sorted(self.series.items(), key=lambda kv: _natural(kv[0])):
             key = _plot_for(name)
@@ -411,8 +466,19 @@ class MonitorView(QWidget):
                 continue
             colour = PLOT_COLOURS[len(drawn[key]) % len(PLOT_COLOURS)]
             xs, ys = zip(*points, strict=True)
-            self.plots[key].plot(list(xs), list(ys), pen=pg.mkPen(colour, width=2))
-            drawn[key].append(f"<span style='color:{colour}'>━━</span> {name}")
+            raw, shaped, clipped = self._curve(key, list(ys))
+            if shaped is not raw:
+                faint = pg.mkColor(colour)
+                faint.setAlpha(60)
+                self.plots[key].plot(list(xs), raw, pen=pg.mkPen(faint, width=1))
+            self.plots[key].plot(list(xs), shaped, pen=pg.mkPen(colour, width=2))
+            note = f" ({clipped} clipped)" if clipped else ""
+            drawn[key].append(f"<span style='color:{colour}'>━━</span> {name}{note}")
+        self._log_ticks = log_y
+        if log_y:
+            for key, plot in self.plots.items():
+                if key != "system":
+                    _log_ticks(plot)
         for key, names in drawn.items():
             # the legend is a label under the plot, so it never covers a line
             self.legends[key].setText(" &nbsp; ".join(names))
@@ -452,16 +518,36 @@ class MonitorView(QWidget):
         return out
 
 
+def _log_ticks(plot: pg.PlotWidget) -> None:
+    """Ticks at 1, 2 and 5 times each power of ten on a log axis: within one decade
+    pyqtgraph labels every minor tick (0.02, 0.03, ...), and those labels overlap."""
+    ys = [math.log10(float(y)) for item in plot.getPlotItem().listDataItems()
+          for y in (item.yData if item.yData is not None else []) if y > 0]
+    if not ys:
+        return
+    low, high = min(ys), max(ys)  # the axis is in log10 units
+    ticks = [(math.log10(m * 10.0 ** e), f"{m * 10.0 ** e:g}")
+             for e in range(math.floor(low) - 1, math.ceil(high) + 1) for m in (1, 2, 5)
+             if low - 0.05 <= math.log10(m * 10.0 ** e) <= high + 0.05]
+    plot.getAxis("left").setTicks([ticks, []])
+
+
+# engine.sysstats' names; RAM in percent shares the 0-100 axis with CPU and GPU utilisation
+SYSTEM = ("cpu_percent", "ram_percent", "gpu_util_percent", "gpu_mem_percent")
+
+
 def _plot_for(name: str) -> str | None:
     """Which live plot a metric series belongs to, by its last name part (train/lr -> lr);
     None for diagnostics, curves and costs, which the metrics table shows."""
     last = name.rsplit("/", 1)[-1]
+    if last in SYSTEM:
+        return "system"
     if last.endswith("loss"):
         return "loss"
     if last in ("lr", "learning_rate"):
         return "lr"
-    if last in ("eta_s", "tokens_per_s", "grad_norm") or name.startswith(("curve/", "grid/",
-                                                                            "cost/")):
+    if last in ("eta_s", "tokens_per_s", "grad_norm", "ram_used_gb", "gpu_mem_gb") or \
+            name.startswith(("curve/", "grid/", "cost/")):
         return None
     return "other"
 

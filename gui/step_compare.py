@@ -121,7 +121,8 @@ def comparison_html(comp: Comparison, current_row: int | None = None,
         where = t.stage if kind == t.stage else f"{t.stage} · {kind}"
         head.append(f"<th width='{width}' align='left'>{html.escape(t.role)} "
                     f"<span style='color:{c.muted}; font-weight:normal'>· {html.escape(where)} · "
-                    f"{html.escape(_short(t.model))} · run {t.run_id} · trace {t.id}"
+                    f"{html.escape(_short(t.model))} · "
+                    f"{f'run {t.run_id} · trace {t.id}' if t.id else 'not saved yet'}"
                     f"</span>{verdict}{first}</th>")
     rows = ["<tr>" + "".join(head) + "</tr>"]
     for r, cells in enumerate(comp.rows):

@@ -221,6 +221,35 @@ def _train_event(ctx: StageContext, prefix: str, name: str, value: float, step: 
         ctx.metric(f"{prefix}/{name}", value, step)
 
 
+def _probe_callbacks(ctx: StageContext, rows: list[dict[str, Any]], spec: TrainingSpec,
+                     prefix: str) -> list[Any]:
+    """The cockpit's probe (engine.probe) as a Trainer callback; none when N is 0 or there
+    are no validation rows."""
+    if not rows:
+        if spec.probe_items:
+            ctx.log("training.probe_items is set but this stage has no validation rows: "
+                    "no probe")
+        return []
+    from engine.probe import decode_probe
+    from engine.student.trainers import ProbeCallback
+
+    def probe(step: int, folder: str | None, model: Any, tokenizer: Any) -> None:
+        stored = decode_probe(ctx.store, run_id=ctx.run_id, stage=ctx.stage, rows=rows,
+                              model=model, tokenizer=tokenizer, step=step,
+                              checkpoint=Path(folder) if folder else None,
+                              max_new_tokens=spec.probe_max_new_tokens)
+        if stored:
+            row = ctx.store.one(
+                "SELECT COUNT(*) FROM traces WHERE run_id = ? AND stage = ? AND role = 'probe' "
+                "AND verdict = 'passed' AND json_extract(parsed, '$.checkpoint') = ?",
+                (ctx.run_id, ctx.stage, step))
+            passed = int(row[0]) if row is not None else 0
+            ctx.metric(f"{prefix}/probe_accuracy", passed / stored, step)
+            ctx.log(f"probe at step {step}: {passed}/{stored} answers match the reference")
+
+    return [ProbeCallback(probe)]
+
+
 def train_stage(ctx: StageContext, rows: list[dict[str, Any]], *,
                 eval_rows: list[dict[str, Any]] | None = None, kind: str = "sft",
                 folder: str | None = None, init_adapter: Path | None = None,
@@ -238,10 +267,13 @@ def train_stage(ctx: StageContext, rows: list[dict[str, Any]], *,
     from engine.student import train_dpo, train_sft
 
     out_dir = ctx.files / (folder or ctx.stage)
+    spec = training or ctx.recipe.training
     common: dict[str, Any] = dict(
-        student=ctx.recipe.student, training=training or ctx.recipe.training, out_dir=out_dir,
+        student=ctx.recipe.student, training=spec, out_dir=out_dir,
         eval_rows=eval_rows or None, should_stop=ctx.cancel_requested, on_log=ctx.log,
         seed=ctx.recipe.seed, init_adapter=init_adapter,
+        callbacks=_probe_callbacks(ctx, (eval_rows or [])[:spec.probe_items], spec,
+                                   metric_prefix) if kind == "sft" else [],
         on_event=lambda name, value, step: _train_event(ctx, metric_prefix, name, value, step))
     result = (train_dpo(rows, beta=beta, continuation=continuation, **common) if kind == "dpo"
               else train_sft(rows, **common))

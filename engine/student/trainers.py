@@ -85,7 +85,8 @@ class WeightedSFTTrainer(SFTTrainer):
 
 
 class EventCallback(TrainerCallback):
-    """Sends loss, lr, grad-norm, tokens/s and ETA to ``on_event(name, value, step)``, and
+    """Sends loss, lr, grad-norm, tokens/s, ETA and the machine's load (engine.sysstats:
+    CPU, RAM, GPU where present) to ``on_event(name, value, step)``, and
     ``("progress", max_steps, step)`` after every optimizer step (for a progress bar)."""
 
     def __init__(self, on_event: EventFn) -> None:
@@ -115,6 +116,10 @@ class EventCallback(TrainerCallback):
                 self.on_event(name, float(value), step)
         if "loss" not in logs:  # an eval or end-of-training log: no throughput to report
             return
+        from engine.sysstats import system_stats
+
+        for name, value in system_stats().items():
+            self.on_event(name, value, step)
         now = time.monotonic()
         # TRL counts the non-padding tokens it has trained on in `num_tokens`.
         tokens = float(logs.get("num_tokens", 0.0))
@@ -125,6 +130,24 @@ class EventCallback(TrainerCallback):
         done = step - self._step0
         if done > 0 and state.max_steps > 0:
             self.on_event("eta_s", (state.max_steps - step) * (now - self._t0) / done, step)
+
+
+class ProbeCallback(TrainerCallback):
+    """Calls ``probe(step, checkpoint_dir, model, tokenizer)`` before the first step (step
+    0, no folder) and after every checkpoint the Trainer saves (engine.probe decodes)."""
+
+    def __init__(self, probe: Callable[[int, str | None, Any, Any], None]) -> None:
+        self.probe = probe
+
+    def on_train_begin(self, args: TrainingArguments, state: TrainerState,
+                       control: TrainerControl, **kwargs: Any) -> None:
+        if state.global_step == 0:
+            self.probe(0, None, kwargs["model"], kwargs["processing_class"])
+
+    def on_save(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                **kwargs: Any) -> None:
+        folder = f"{args.output_dir}/checkpoint-{state.global_step}"
+        self.probe(state.global_step, folder, kwargs["model"], kwargs["processing_class"])
 
 
 class StopCallback(TrainerCallback):
