@@ -48,7 +48,7 @@ def continue_cuts(model: Any, tokenizer: Any, heads: Sequence[str],
 
     jobs: list[tuple[int, int]] = []  # (chain, kept steps)
     for c, steps in enumerate(chains):
-        if batched:
+        if batched and steps:
             jobs += [(c, j) for j in cut_points(len(steps))]
         else:  # pass i: without step i (i-1 kept), then with it (i kept)
             jobs += [(c, j) for i in range(1, len(steps) + 1) for j in (i - 1, i)]
