@@ -50,8 +50,8 @@ def question(item: Item) -> str:
 def student_messages(ctx: StageContext, item: Item) -> Messages:
     """The student's prompt for an item (exploring, scoring, training and evaluation)."""
     template = stage_params(ctx, STAGE, P.RoundsParams).train.template
-    return [{"role": "user", "content": render(template, ctx.loaded.base_dir,
-                                               question=question(item))}]
+    fields = {**item.data, "question": question(item)}
+    return [{"role": "user", "content": render(template, ctx.loaded.base_dir, **fields)}]
 
 
 def steps_of(text: str) -> list[StepIn]:
