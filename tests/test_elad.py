@@ -126,7 +126,7 @@ def test_budget_runs_out_mid_round_then_resumes(tmp_path, db_path, models_home, 
     tiny = ensure_tiny_model(models_home)
     # ~230 tokens a Yes/No call: the cap stops the run inside round 1's checks
     recipe = write_recipe(tmp_path, tiny, verify="all",
-                          extra=", budget: {max_tokens: 1500}")
+                          extra=", budget: {max_tokens: 900}")
     patch_explore(monkeypatch)
     assert runner.run_recipe(load_recipe(recipe), db_path) == (1, "stopped")
     with Store(db_path) as store:
