@@ -88,3 +88,19 @@ def round_metrics(ctx: StageContext, r: int) -> None:
             f"full rewrites); student {own['student_tokens_explore']:.0f} explore + "
             f"{own['student_tokens_score']:.0f} score tokens; compute so far "
             f"{compute_total:.0f} tokens")
+
+
+def lift(ctx: StageContext) -> None:
+    """The last round's accuracy minus the untrained student's, in points (``lift_points``)."""
+    from engine.store import runs
+
+    last = ctx.store.one("SELECT value, step FROM metrics WHERE run_id = ? AND stage = ? AND "
+                         "name = 'accuracy' ORDER BY step DESC, id DESC LIMIT 1",
+                         (ctx.run_id, STAGE))
+    before = runs.latest_metrics(ctx.store, ctx.run_id).get("accuracy_base")
+    if last is None or before is None:
+        return
+    points = 100 * (float(last[0]) - before)
+    ctx.metric("lift_points", points)
+    ctx.log(f"lift after round {last[1]}: {points:+.1f} points (before {before:.3f}, after "
+            f"{float(last[0]):.3f})")

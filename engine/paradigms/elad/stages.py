@@ -32,7 +32,7 @@ from engine.paradigms.blocks import (
 )
 from engine.paradigms.elad import params as P
 from engine.paradigms.elad import scoring as S
-from engine.paradigms.elad.report import round_metrics
+from engine.paradigms.elad.report import lift, round_metrics
 from engine.paradigms.elad.revise import Chain, Outcome, Prompts, check_chains, tokens
 from engine.prompts import render
 from engine.stage import StageContext, Unit
@@ -129,6 +129,7 @@ def rounds(ctx: StageContext) -> None:
             ctx.log(f"round {r}: every pool item was revised already; the loop ends", "warning")
             break
         one_round(ctx, p, r, candidates, student)
+    lift(ctx)
 
 
 def one_round(ctx: StageContext, p: P.RoundsParams, r: int, candidates: list[Item],
