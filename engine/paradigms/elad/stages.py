@@ -146,6 +146,7 @@ def one_round(ctx: StageContext, p: P.RoundsParams, r: int, candidates: list[Ite
     if method == "random":  # the chosen items' own chains, to be checked and revised
         explore(ctx, p, r, chosen, 1, student, before)
     revise(ctx, p, r, chosen)
+    student.loaded = None  # training loads its own copy; do not hold two
     train(ctx, p, r)
     evaluate(ctx, p, r, student)
     with ctx.commit(Unit(f"r{r}:done", r)):
@@ -335,8 +336,8 @@ def store_revision(ctx: StageContext, r: int, item: Item, student_trace: traces.
                      verdict_by="teacher" if i < kept else None) for i, s in enumerate(stored)]
     verdict = checker.verify(out.revised, item.data) if out.revised else None
     calls = out.yes_calls + out.rewrite_calls
-    trainable = out.kind != "error" and bool(out.revised) and \
-        not out.flag.startswith("rewrite:") and "rewrite:" not in out.flag
+    # a rewrite the parser could not read (no steps, no answer line) is kept out of training
+    trainable = out.kind != "error" and bool(out.revised) and "rewrite:" not in out.flag
     ctx.trace(role="revised", item_id=item.id, model=ctx.recipe.teacher.model,
               prompt=(out.rewrite_calls[0].request.messages[-1]["content"]
                       if out.rewrite_calls else None),
