@@ -34,10 +34,11 @@ def chains(n_items: int) -> tuple[list[dict[str, str]], list[list[str]], list[di
     from engine.steps import chain_steps
 
     prompts, steps, data = [], [], []
-    for item in arith.generate(n_items, arith.Dials(digits=1, ops=3, mix="+-x"), seed=11):
+    for i, item in enumerate(arith.generate(n_items, arith.Dials(digits=1, ops=3, mix="+-x"),
+                                            seed=11)):
         chain = list(item.steps)
-        rng = random.Random(item.id)
-        if item.id % 2:
+        rng = random.Random(i)
+        if i % 2:
             chain = mistaken_steps(item, rng.randint(1, len(chain)), "carry", rng) or chain
         steps.append(chain_steps(arith.chain_text(chain)).texts)
         prompts.append({"role": "user", "content": render(
