@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from engine.paradigms.elad.history import (
+    Point,
     Revision,
     RoundSummary,
+    accuracy_curve,
     revisions,
     round_numbers,
     round_summary,
@@ -130,27 +132,61 @@ class EladView(QWidget):
         self.plot.setLabel("bottom", "score the selection used")
         self.plot.setLabel("left", "items")
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
+        self.curve = pg.PlotWidget(title="accuracy (95% CI) after each round")
+        self.curve.setLabel("left", "accuracy")
+        self.curve.getAxis("bottom").enableAutoSIPrefix(False)
+        self.axis = QComboBox()
+        for label, key in (("round", "round"), ("teacher tokens so far", "teacher_tokens"),
+                           ("total compute tokens so far", "compute_tokens")):
+            self.axis.addItem(label, key)
+        self.axis.currentIndexChanged.connect(self._curve)
         top = QHBoxLayout()
         top.addWidget(QLabel("Round:"))
         top.addWidget(self.rounds)
         top.addWidget(QLabel("Revised item:"))
         top.addWidget(self.items, 1)
+        plots = QSplitter(Qt.Orientation.Horizontal)
+        plots.addWidget(self.plot)
+        box = QWidget()
+        lay = QVBoxLayout(box)
+        lay.setContentsMargins(0, 0, 0, 0)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Accuracy against:"))
+        row.addWidget(self.axis, 1)
+        lay.addLayout(row)
+        lay.addWidget(self.curve)
+        plots.addWidget(box)
         body = QSplitter(Qt.Orientation.Vertical)
         body.addWidget(self.chain)
-        body.addWidget(self.plot)
-        body.setSizes([430, 200])
+        body.addWidget(plots)
+        body.setSizes([400, 240])
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self.summary)
         layout.addWidget(body, 1)
         self.revs: list[Revision] = []
+        self.points: list[Point] = []
         with Store(db_path) as store:
+            self.points = accuracy_curve(store, run_id)
             for r in round_numbers(store, run_id):
                 self.rounds.addItem(f"round {r}", r)
         self.rounds.currentIndexChanged.connect(self._round)
         self.items.currentIndexChanged.connect(self._item)
         if self.rounds.count():
             self._round()
+        self._curve()
+
+    def _curve(self) -> None:
+        key = str(self.axis.currentData())
+        self.curve.clear()
+        self.curve.setLabel("bottom", self.axis.currentText())
+        if not self.points:
+            return
+        xs = [float(getattr(p, key)) for p in self.points]
+        self.curve.plot(xs, [p.accuracy for p in self.points], pen=pg.mkPen("#1971c2", width=2),
+                        symbol="o", symbolSize=7)
+        for x, p in zip(xs, self.points, strict=True):
+            self.curve.plot([x, x], [p.low, p.high], pen=pg.mkPen("#74c0fc", width=2))
 
     def _round(self) -> None:
         r = int(self.rounds.currentData())

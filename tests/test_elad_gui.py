@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from engine.paradigms.elad.history import revisions, round_numbers, round_summary
+from engine.paradigms.elad.history import (
+    accuracy_curve,
+    revisions,
+    round_numbers,
+    round_summary,
+)
 from engine.store import StepIn, Store, items, runs, traces
 
 pytestmark = pytest.mark.gui
@@ -55,8 +60,10 @@ def make_run(db: Path) -> int:
                     steps=[StepIn(c) for c in out])
             for name, value in (("accuracy", 0.3 * r), ("accuracy_ci_low", 0.1),
                                 ("accuracy_ci_high", 0.5), ("teacher_tokens_yes", 500.0 * r),
-                                ("teacher_tokens_rewrite", 300.0)):
+                                ("teacher_tokens_rewrite", 300.0),
+                                ("teacher_tokens_total", 800.0 + 500 * (r - 1))):
                 runs.add_metric(store, run.id, name, value, step=r, stage="rounds")
+        runs.add_metric(store, run.id, "accuracy_base", 0.05, stage="baseline")
     return run.id
 
 
@@ -64,6 +71,7 @@ def test_history_aligns_steps_with_verdicts_prefix_and_intra(tmp_path):
     run_id = make_run(tmp_path / "p.db")
     with Store(tmp_path / "p.db") as store:
         assert round_numbers(store, run_id) == [1, 2]
+        curve = accuracy_curve(store, run_id)
         s = round_summary(store, run_id, 2)
         revs = revisions(store, run_id, 2)
     assert s is not None and s.metrics["accuracy"] == pytest.approx(0.6) and len(s.selected) == 2
@@ -74,6 +82,9 @@ def test_history_aligns_steps_with_verdicts_prefix_and_intra(tmp_path):
     assert [r.changed_answer for r in fixed.rows] == [False, True, False]
     assert fixed.rows[1].revised == FIXED[1] and fixed.revised_answer == "The answer is 13."
     assert accepted.kind == "accepted" and all(r.kept for r in accepted.rows)
+    assert [(p.round, p.accuracy) for p in curve] == [(0, 0.05), (1, pytest.approx(0.3)),
+                                                      (2, pytest.approx(0.6))]
+    assert curve[2].teacher_tokens == 1300.0 and curve[1].low == 0.1
 
 
 def test_elad_view_shows_rounds_badges_and_histogram(qtbot, tmp_path):
@@ -96,6 +107,11 @@ def test_elad_view_shows_rounds_badges_and_histogram(qtbot, tmp_path):
     bars, marks = view.plot.getPlotItem().items[0], view.plot.getPlotItem().listDataItems()
     assert sum(bars.opts["height"]) == 4
     assert list(marks[-1].getData()[0]) == pytest.approx([0.6, 0.8])  # the two selected
+    curve = view.curve.getPlotItem().listDataItems()[0]
+    assert list(curve.getData()[1]) == pytest.approx([0.05, 0.3, 0.6])
+    view.axis.setCurrentIndex(1)  # against teacher tokens
+    curve = view.curve.getPlotItem().listDataItems()[0]
+    assert list(curve.getData()[0]) == pytest.approx([0.0, 800.0, 1300.0])
     view.items.setCurrentIndex(1)
     assert FIRST_NO not in view.chain.toHtml().lower()  # accepted: no No
     shots = os.environ.get("DISTILLAB_SHOTS")

@@ -69,6 +69,35 @@ def round_summary(store: Store, run_id: int, r: int) -> RoundSummary | None:
                         {str(n): float(v) for n, v in rows})
 
 
+@dataclass(frozen=True)
+class Point:
+    """Accuracy after a round (0: untrained) against what the run had spent by then."""
+
+    round: int
+    accuracy: float
+    low: float
+    high: float
+    teacher_tokens: float
+    compute_tokens: float
+
+
+def accuracy_curve(store: Store, run_id: int) -> list[Point]:
+    """Round 0 (the baseline stage) and every evaluated round, in order."""
+    rows = store.query("SELECT name, value, step FROM metrics WHERE run_id = ? AND ((stage = "
+                       "'rounds' AND step IS NOT NULL) OR name LIKE 'accuracy_base%') "
+                       "ORDER BY id", (run_id,))
+    by: dict[int, dict[str, float]] = {}
+    for name, value, step in rows:
+        if str(name).startswith("accuracy_base"):
+            by.setdefault(0, {})[str(name).replace("accuracy_base", "accuracy")] = float(value)
+        else:
+            by.setdefault(int(step), {})[str(name)] = float(value)
+    return [Point(r, m["accuracy"], m.get("accuracy_ci_low", m["accuracy"]),
+                  m.get("accuracy_ci_high", m["accuracy"]), m.get("teacher_tokens_total", 0.0),
+                  m.get("compute_tokens_total", 0.0))
+            for r, m in sorted(by.items()) if "accuracy" in m]
+
+
 def _answer(text: str) -> str | None:
     from engine.steps import chain_steps
 
