@@ -134,7 +134,8 @@ class EladView(QWidget):
         self.plot.getAxis("bottom").enableAutoSIPrefix(False)
         self.curve = pg.PlotWidget(title="accuracy (95% CI) after each round")
         self.curve.setLabel("left", "accuracy")
-        self.curve.getAxis("bottom").enableAutoSIPrefix(False)
+        for side in ("bottom", "left"):
+            self.curve.getAxis(side).enableAutoSIPrefix(False)
         self.axis = QComboBox()
         for label, key in (("round", "round"), ("teacher tokens so far", "teacher_tokens"),
                            ("total compute tokens so far", "compute_tokens")):
