@@ -74,10 +74,10 @@ def check_stages(data: dict[str, Any], root: yaml.Node | None,
 
 
 def _table() -> dict[str, Paradigm]:
-    from engine.paradigms import cot, explain, reer, smoke, supercorrect
+    from engine.paradigms import cot, explain, lema, reer, smoke, supercorrect
 
     return {p.name: p for p in (smoke.PARADIGM, cot.PARADIGM, explain.PARADIGM,
-                                supercorrect.PARADIGM, reer.PARADIGM)}
+                                supercorrect.PARADIGM, reer.PARADIGM, lema.PARADIGM)}
 
 
 PARADIGMS: dict[str, Paradigm] = _table()
