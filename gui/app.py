@@ -34,6 +34,7 @@ from engine.store import Store
 from gui import settings as app_settings
 from gui.compare_view import CompareView
 from gui.engine_thread import JobSupervisor
+from gui.lema_view import MistakesView
 from gui.monitor_view import MonitorView
 from gui.settings import SettingsView
 from gui.setup_view import SetupView
@@ -42,7 +43,7 @@ from gui.supercorrect_view import PairsView
 from gui.theme import app_icon, apply_theme
 from gui.traces_view import TracesView
 
-PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Settings")
+PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Settings")
 ABOUT = """<h3>Distillab</h3>
 <p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
 step-level comparison, all in one SQLite file per project.</p>
@@ -108,8 +109,9 @@ class MainWindow(QMainWindow):
         self.compare_view = CompareView(db_path)
         self.studies_view = StudiesView(db_path)
         self.pairs_view = PairsView(db_path)
+        self.mistakes_view = MistakesView(db_path)
         for view in (self.setup_view, self.monitor_view, self.traces_view, self.compare_view,
-                     self.studies_view, self.pairs_view, self.settings_view):
+                     self.studies_view, self.pairs_view, self.mistakes_view, self.settings_view):
             self.stack.addWidget(view)
         self.studies_view.item_requested.connect(self.open_item_traces)
         self.pairs_view.item_requested.connect(self.open_item_traces)
@@ -190,6 +192,8 @@ class MainWindow(QMainWindow):
             self.compare_view.refresh()
         if name == "Pairs":
             self.pairs_view.reload()
+        if name == "Mistakes":
+            self.mistakes_view.reload()
         if name == "Studies" and self._stale["Studies"]:
             self._stale["Studies"] = False
             self.studies_view.refresh()

@@ -104,9 +104,21 @@ def train(ctx: StageContext) -> None:
     ctx.metric("rows_correction", float(len(rows) - kinds["cot"]))
     ctx.log(f"training on {len(rows)} rows ({kinds['cot']} CoT, {len(rows) - kinds['cot']} "
             f"corrections written as {p.corrections}), validating on {len(eval_rows)}")
+    ctx.metric("data_teacher_tokens", float(data_tokens(ctx, p.corrections != "none")))
     strip = [{"prompt": r["prompt"], "completion": r["completion"]} for r in rows]
     train_stage(ctx, strip, eval_rows=[{"prompt": r["prompt"], "completion": r["completion"]}
                                        for r in eval_rows], meta={"corrections": p.corrections})
+
+
+def data_tokens(ctx: StageContext, corrections: bool) -> int:
+    """Teacher tokens (in + out) the arm's training data cost: every CoT call (extra ones
+    too) and, when it trains on corrections, every correction call (dropped ones too) and
+    the evolution's. The study compares arms on it: the arms that write corrections and
+    the "more CoT" arm spend the same; CoT only spends less (sample and correct run in
+    every arm, shared, so the study's teacher_tokens axis cannot tell the arms apart)."""
+    stages = ("cot", "correct", "evolve") if corrections else ("cot",)
+    return sum((t.tokens_in or 0) + (t.tokens_out or 0) for stage in stages
+               for t in stage_traces(ctx, stage) if t.role not in ("student", "student-base"))
 
 
 def evaluate(ctx: StageContext) -> None:
