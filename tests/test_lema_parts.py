@@ -82,6 +82,8 @@ def test_sampled_paths_become_chains_and_distinct_mistakes():
     assert m.judge(1, "Step 1: 125 - 48 = 77.\nThe answer is 17.", False, {})["mistake"]
     assert "already 2" in m.judge(1, "Step 1: 9 * 9 = 81.", False, {})["skip"]
     assert m.judge(2, WRONG, False, {})["mistake"]  # another question: its own count
+    assert m.judge(1, "Step 1: 9 * 9 = 81.", False, {}, "endpoint0:lab")["mistake"]  # per source
+    assert m.judge(1, WRONG, False, {}, "endpoint0:lab")["skip"] == "duplicate path"  # across
 
 
 def test_extra_cot_goes_to_unsolved_questions_first_then_more_samples():

@@ -102,41 +102,46 @@ def baseline(ctx: StageContext) -> None:
 
 
 class Mistakes:
-    """Which wrong paths are kept: distinct per problem, with steps, at most per_question."""
+    """Which wrong paths are kept: distinct per problem, with steps, at most per_question
+    from each source (the student, each endpoint)."""
 
     def __init__(self, p: P.SampleParams, stored: Sequence[Trace] = ()) -> None:
         self.p = p
         self.seen: dict[tuple[int | None, str], set[str]] = {}
+        self.kept: dict[tuple[int | None, str, str], int] = {}
         for t in stored:  # a resumed stage knows what it kept
             parsed = t.parsed or {}
             if parsed.get("mistake"):
-                self._bucket(t.item_id, parsed).add(" ".join(str(parsed["chain"]).split()))
+                self._note(t.item_id, parsed, str(parsed.get("source", "")))
 
-    def _bucket(self, item_id: int | None, parsed: dict[str, Any]) -> set[str]:
-        return self.seen.setdefault((item_id, str(parsed.get("question", ""))), set())
+    def _note(self, item_id: int | None, parsed: dict[str, Any], source: str) -> None:
+        problem = str(parsed.get("question", ""))
+        self.seen.setdefault((item_id, problem), set()).add(" ".join(str(parsed["chain"]).split()))
+        key = (item_id, problem, source)
+        self.kept[key] = self.kept.get(key, 0) + 1
 
-    def judge(self, item_id: int | None, text: str, passed: bool,
-              problem: dict[str, Any]) -> dict[str, Any]:
+    def judge(self, item_id: int | None, text: str, passed: bool, problem: dict[str, Any],
+              source: str = "student") -> dict[str, Any]:
         """The sample's parsed record: its chain, and whether it is kept as a mistake (or
         why not)."""
         chain = as_chain(text)
         record: dict[str, Any] = {"chain": chain.text(), "steps": len(chain.steps),
-                                  "mistake": False, **problem}
-        bucket = self._bucket(item_id, problem)
-        norm = " ".join(chain.text().split())
+                                  "mistake": False, "source": source, **problem}
         if passed:
             return record
+        question_ = str(problem.get("question", ""))
         if not chain.steps:
             record["skip"] = "no steps"
         elif len(chain.steps) > self.p.max_steps:
             record["skip"] = f"more than {self.p.max_steps} steps"
-        elif norm in bucket:
+        elif " ".join(chain.text().split()) in self.seen.get((item_id, question_), set()):
             record["skip"] = "duplicate path"
-        elif self.p.per_question is not None and len(bucket) >= self.p.per_question:
+        elif self.p.per_question is not None and \
+                self.kept.get((item_id, question_, source), 0) >= self.p.per_question:
             record["skip"] = f"already {self.p.per_question} mistakes for this question"
         else:
-            bucket.add(norm)
             record["mistake"] = True
+            self._note(item_id, record, source)
         return record
 
 
@@ -160,8 +165,7 @@ def sample_student(ctx: StageContext, problems: Sequence[Unit[Item]], p: P.Sampl
                     parsed = mistakes.judge(unit.value.id, path.text, path.passed, more)
                     store_checked(ctx, unit.value, path, role="student",
                                   prompt=prompt[-1]["content"], sample_index=j,
-                                  steps=output_steps(path.text),
-                                  parsed={"source": "student", **parsed}, evaluate=False,
+                                  steps=output_steps(path.text), parsed=parsed, evaluate=False,
                                   parent_id=more.get("parent"))
 
 
@@ -189,13 +193,13 @@ def sample_endpoint(ctx: StageContext, index: int, problems: Sequence[Unit[Item]
                 with ctx.commit(unit):
                     for j, c in enumerate(result.completions):
                         verdict = checker.verify(c.text, unit.value.data)
-                        parsed = mistakes.judge(unit.value.id, c.text, verdict.passed, {})
+                        parsed = mistakes.judge(unit.value.id, c.text, verdict.passed, {},
+                                                f"endpoint{index}:{spec.model}")
                         ctx.trace(role="sampler", item_id=unit.value.id, model=spec.model,
                                   prompt=prompt(unit.value), output=c.text, sample_index=j,
                                   verdict="passed" if verdict.passed else "failed",
                                   score=float(verdict.passed), steps=output_steps(c.text),
-                                  parsed={"source": f"endpoint{index}:{spec.model}",
-                                          "predicted": verdict.predicted, **parsed},
+                                  parsed={"predicted": verdict.predicted, **parsed},
                                   **(usage([result]) if j == 0 else {}))
             if stop is not None:
                 raise stop
