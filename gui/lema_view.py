@@ -70,8 +70,7 @@ def align_correction(path: str, correction: str) -> list[Row]:
         verdict = "correct" if k and n < k else "wrong" if n == k else ""
         fixed = "(unchanged)" if k and n < k else new.get(n, "")
         rows.append(Row(n, student, verdict, fixed, t.explanation if n == k else ""))
-    tail = [Row(0, chain.answer_line or "", "", f"The answer is {t.answer}."
-                if t.answer is not None else "")]
+    tail = [Row(0, chain.answer_line or "", "", t.answer_line or "")]
     return rows + tail
 
 

@@ -146,3 +146,15 @@ def test_only_output_tokens_carry_loss(models_home: Path, tmp_path: Path):
         trained = tok.decode(labels[n_prompt:])
         assert trained.startswith(row["completion"] + "<|im_end|>")
         assert "Original Solution" not in trained and "Question" not in trained
+
+
+def test_the_answer_filter_reads_math_answers_with_the_task():
+    math = ("Step 2.\nExplanation: Halve, do not double.\nCorrect Solution:\n{\n...\n"
+            "Step 2: $\\frac{2}{4} = \\frac{1}{2}$.\nThe answer is $\\frac{1}{2}$.\n}")
+    t = F.parse_triplet(math, 2)
+    assert t.ok and t.answer_line == "The answer is $\\frac{1}{2}$."
+    gold = {"question": "q", "answer": "$\\boxed{\\frac12}$"}
+    assert drop_reason(t, None, get_task("math_boxed"), gold)[0] is None
+    assert drop_reason(t, None, get_task("math_boxed"), {"question": "q", "answer": "2"})[0] \
+        == "wrong answer"
+    assert corrected_chain(t, as_chain(WRONG)).endswith("\nThe answer is $\\frac{1}{2}$.")

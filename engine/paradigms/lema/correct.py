@@ -37,7 +37,8 @@ def drop_reason(triplet: Triplet, error: str | None, checker: Any,
     if triplet.reason:
         bad_step = "is not a step" in triplet.reason or "two Incorrect Step" in triplet.reason
         return ("bad step number" if bad_step else "no triplet"), triplet.reason
-    verdict = checker.verify(f"The answer is {triplet.answer}.", data)
+    # the task reads the answer line (a number for gsm8k, an expression for MATH)
+    verdict = checker.verify(triplet.answer_line or "", data)
     if not verdict.passed:
         return "wrong answer", f"corrected answer {verdict.predicted} is not the gold {verdict.gold}"
     return None, ""
