@@ -160,3 +160,32 @@ def test_kill_9_then_resume_gives_the_whole_paradigm(stage, tmp_path, db_path, m
         if stage == "train":
             result = json.loads((files / "train" / "train_result.json").read_text())
             assert result["resumed_from"] >= 1  # went on from the checkpoint
+
+
+def test_more_cot_spends_the_correction_budget_on_extra_cot(tmp_path, db_path, models_home):
+    """The "CoT + more CoT" arm: the extra CoT costs the teacher what the corrections did
+    (within one CoT call), goes first to the training questions the CoT half left out, and
+    the arm trains on CoT rows only; its data_teacher_tokens match the full arm's budget."""
+    from engine.validate import load_recipe
+
+    tiny = ensure_tiny_model(models_home)
+    recipe = write_recipe(tmp_path, tiny)
+    loaded = load_recipe(recipe, ["stages.cot.extra=correction_budget",
+                                  "stages.train.corrections=none", "stages.evolve.enabled=false",
+                                  "stages.analyse.enabled=false"])
+    assert runner.run_recipe(loaded, db_path)[1] == "completed"
+    with Store(db_path) as store:
+        metrics = runs.latest_metrics(store, 1)
+        cot = traces.page_traces(store, run_id=1, stage="cot", limit=1000)
+        fixes = traces.page_traces(store, run_id=1, stage="correct", role="corrector", limit=1000)
+    budget = sum(t.tokens_in + t.tokens_out for t in fixes)
+    first = [t for t in cot if not t.parsed["extra"]]
+    extra = [t for t in cot if t.parsed["extra"]]
+    last = max(t.tokens_in + t.tokens_out for t in extra)
+    assert metrics["cot_extra_budget_tokens"] == budget > 0
+    assert budget <= metrics["cot_extra_tokens"] < budget + last  # crossed by the last call
+    train_ids = {t.item_id for t in first if t.sample_index == 0}
+    unsolved_first = [t for t in extra if t.sample_index == 0]
+    assert unsolved_first and not {t.item_id for t in unsolved_first} & train_ids
+    assert metrics["rows_correction"] == 0
+    assert metrics["data_teacher_tokens"] == sum(t.tokens_in + t.tokens_out for t in cot)

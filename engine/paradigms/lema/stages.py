@@ -239,6 +239,14 @@ def correction_spend(ctx: StageContext) -> int:
                for t in stage_traces(ctx, stage) if t.role != "student")
 
 
+def _tokens(t: Trace) -> int:
+    return (t.tokens_in or 0) + (t.tokens_out or 0)
+
+
+def extra_spend(ctx: StageContext) -> int:
+    return sum(_tokens(t) for t in stage_traces(ctx, "cot") if (t.parsed or {}).get("extra"))
+
+
 def extra_plan(solved: Sequence[Item], unsolved: Sequence[Item], n: int) -> list[tuple[Item, int]]:
     """The first n extra CoT requests: unsolved training questions first (sample 0), then
     more samples of every question in turn (sample 1, 2, ...)."""
@@ -307,18 +315,25 @@ def cot(ctx: StageContext) -> None:
         ask_units(ctx, list(ctx.pending(todo, key=key)), requests_for, store, batch=p.batch)
     if p.extra == "correction_budget":
         budget = correction_spend(ctx)
-        spent = [(t.tokens_in or 0) + (t.tokens_out or 0) for t in stage_traces(ctx, "cot")
-                 if not (t.parsed or {}).get("extra")]
-        per_call = sum(spent) / len(spent) if spent and sum(spent) else 0.0
-        n = math.ceil(budget / per_call) if per_call else 0
-        plan = extra_plan(chosen, [it for it in train if it.id not in solved], n)
-        ask_units(ctx, list(ctx.pending(plan, key=key)), requests_for, store, batch=p.batch)
-        got = sum((t.tokens_in or 0) + (t.tokens_out or 0) for t in stage_traces(ctx, "cot")
-                  if (t.parsed or {}).get("extra"))
+        sizes = [_tokens(t) for t in stage_traces(ctx, "cot") if not (t.parsed or {}).get("extra")]
+        smallest, largest = min(sizes, default=0), max(sizes, default=0)
+        plan = extra_plan(chosen, [it for it in train if it.id not in solved],
+                          math.ceil(budget / smallest) + 1 if smallest else 0)
+        asked = 0
+        while largest and (left := budget - extra_spend(ctx)) > 0:
+            # as many calls as surely fit in what is left (1.5x the largest first call each;
+            # at least one): only the last call crosses the budget, by less than its size
+            n = max(1, int(left // (1.5 * largest)))
+            chunk = list(ctx.pending(plan, key=key))[:n]
+            if not chunk:
+                break
+            asked += len(chunk)
+            ask_units(ctx, chunk, requests_for, store, batch=p.batch)
+        got = extra_spend(ctx)
         ctx.metric("cot_extra_budget_tokens", float(budget))
         ctx.metric("cot_extra_tokens", float(got))
-        ctx.log(f"extra CoT: {len(plan)} requests, {got} teacher tokens for a correction "
-                f"budget of {budget}")
+        ctx.log(f"extra CoT: {asked} requests now, {got} teacher tokens in all for a "
+                f"correction budget of {budget}")
     if wrong:
         ctx.log(f"{wrong} CoT solutions had a wrong final answer and are kept out of training",
                 "warning")
