@@ -38,6 +38,7 @@ from gui import handover
 from gui import settings as app_settings
 from gui.compare_view import CompareView
 from gui.engine_thread import JobSupervisor
+from gui.lema_view import MistakesView
 from gui.monitor_view import MonitorView
 from gui.playground_view import PlaygroundView
 from gui.settings import SettingsView
@@ -50,7 +51,7 @@ from gui.traces_view import TracesView
 # the answers of the leave dialog
 KEEP, CANCEL, STAY = "keep", "cancel", "stay"
 BACKGROUND_POLL_MS = 1000  # how often the Runs view re-reads a job running in the background
-PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Playground", "Settings")
+PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Playground", "Settings")
 ABOUT = """<h3>Distillab</h3>
 <p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
 step-level comparison, all in one SQLite file per project.</p>
@@ -122,9 +123,10 @@ class MainWindow(QMainWindow):
         self.studies_view = StudiesView(db_path)
         self.pairs_view = PairsView(db_path)
         self.playground_view = PlaygroundView(db_path)
+        self.mistakes_view = MistakesView(db_path)
         for view in (self.setup_view, self.monitor_view, self.traces_view, self.compare_view,
-                     self.studies_view, self.pairs_view, self.playground_view,
-                     self.settings_view):
+                     self.studies_view, self.pairs_view, self.mistakes_view,
+                     self.playground_view, self.settings_view):
             self.stack.addWidget(view)
         self.studies_view.item_requested.connect(self.open_item_traces)
         self.pairs_view.item_requested.connect(self.open_item_traces)
@@ -221,6 +223,8 @@ class MainWindow(QMainWindow):
             self.pairs_view.reload()
         if name == "Playground":
             self.playground_view.refresh()
+        if name == "Mistakes":
+            self.mistakes_view.reload()
         if name == "Studies" and self._stale["Studies"]:
             self._stale["Studies"] = False
             self.studies_view.refresh()

@@ -74,10 +74,11 @@ def check_stages(data: dict[str, Any], root: yaml.Node | None,
 
 
 def _table() -> dict[str, Paradigm]:
-    from engine.paradigms import cot, elad, explain, reer, smoke, supercorrect
+    from engine.paradigms import cot, elad, explain, lema, reer, smoke, supercorrect
 
     return {p.name: p for p in (smoke.PARADIGM, cot.PARADIGM, explain.PARADIGM,
-                                supercorrect.PARADIGM, reer.PARADIGM, elad.PARADIGM)}
+                                supercorrect.PARADIGM, reer.PARADIGM, elad.PARADIGM,
+                                lema.PARADIGM)}
 
 
 PARADIGMS: dict[str, Paradigm] = _table()

@@ -51,6 +51,7 @@ class Triplet:
     elided: bool  # a "..." line stands for the earlier steps
     reason: str
     notes: list[str] = field(default_factory=list)  # what was repaired
+    answer_line: str | None = None  # the corrected solution's "The answer is ..." line
 
     @property
     def ok(self) -> bool:
@@ -66,7 +67,8 @@ class Triplet:
         assert self.step is not None
         kept = [f"Step {k}: {t}" for k, t in enumerate(original_steps[: self.step - 1], 1)]
         new = [f"Step {k}: {t}" for k, t in enumerate(self.steps, start=self.step)]
-        tail = [f"The answer is {self.answer}."] if self.answer is not None else []
+        tail = [self.answer_line] if self.answer_line else \
+            [f"The answer is {self.answer}."] if self.answer is not None else []
         return "\n".join([*kept, *new, *tail])
 
 
@@ -132,10 +134,10 @@ def parse_triplet(text: str, n_steps: int | None = None) -> Triplet:
             reason = "no Correct Solution"
         elif not steps:
             reason = f"the corrected solution has no steps from Step {step} on"
-        elif answer is None:
+        elif chain.answer_line is None:
             reason = "the corrected solution has no final 'The answer is N.'"
     return Triplet(step, explanation, solution, steps, answer, bool(_ELIDED.search(solution)),
-                   reason, notes)
+                   reason, notes, chain.answer_line)
 
 
 _NEW_QUESTION = re.compile(r"^\s*(?:\*\*)?(?:New\s+)?Question\s*\d+\s*(?:\*\*)?\s*[:.)]"
