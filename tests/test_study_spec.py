@@ -14,7 +14,7 @@ SHIPPED = sorted((RECIPES_DIR / "studies").glob("*.yaml"))
 
 
 def test_there_are_shipped_studies():
-    assert {p.name for p in SHIPPED} >= {"smoke-lab.yaml", "explain-mbpp.yaml"}
+    assert {p.name for p in SHIPPED} >= {"smoke.yaml", "explain-mbpp.yaml"}
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
