@@ -85,7 +85,7 @@ def test_study_list_show_validate_and_resume(project, capsys, tmp_path, monkeypa
     assert "already completed" in capsys.readouterr().err
     assert main(["study", "show", "7", "--db", str(project)]) == 1
     assert "No study 7" in capsys.readouterr().err
-    assert main(["study", "validate", str(RECIPES_DIR / "studies" / "smoke-lab.yaml")]) == 0
+    assert main(["study", "validate", str(RECIPES_DIR / "studies" / "smoke.yaml")]) == 0
     assert "3 arms x 3 seeds = 9 runs" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
     bad.write_text("schema_version: 1\nname: x\nbase: nope.yaml\narms: [{name: a}]\n")
