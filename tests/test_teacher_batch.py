@@ -6,6 +6,7 @@ restart mid-poll that polls the same batch, and a real cot run with `teacher.bat
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,8 @@ from engine import events as ev
 from engine import runner
 from engine.errors import Cancelled
 from engine.recipes import TeacherSpec
-from engine.store import Store, batches, calls, runs, traces
+from engine.store import LATEST_VERSION, Store, batches, calls, runs, traces
+from engine.store.schema import MIGRATIONS, _v6_teacher_batches, migrate, user_version
 from engine.teacher import Request, TeacherError, open_teacher
 from engine.validate import parse_recipe
 
@@ -67,6 +69,23 @@ def test_recipe_batch_needs_one_openai_endpoint():
     with pytest.raises(ValueError, match="one endpoint"):
         TeacherSpec(kind="openai", model="m", batch=True,
                     endpoints=[{"base_url": "http://a:1/v1"}])
+
+
+def test_v6_adds_teacher_batches_to_an_existing_project(db_path):
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    migrate(conn, target=MIGRATIONS.index(_v6_teacher_batches))  # the schema before batches
+    conn.execute("INSERT INTO runs (id, paradigm, status, recipe_yaml, recipe_hash) "
+                 "VALUES (1, 'smoke', 'stopped', 'x: 1', 'h')")
+    assert "teacher_batches" not in {r[0] for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    conn.close()
+    with Store(db_path) as store:  # opening migrates
+        assert user_version(store.conn) == LATEST_VERSION
+        row = batches.add(store, run_id=1, stage="gen", batch_key="k", endpoint="e",
+                          batch_id="batch_9", input_file_id="file-9", status="validating",
+                          custom_ids=["a", "b"])
+        assert batches.find(store, 1, "gen", "k", "e") == row and not row.mapped
+        assert runs.get_run(store, 1).status == "stopped"
 
 
 def test_a_completed_batch_fills_the_cache_at_half_price(db_path, server):
@@ -135,6 +154,18 @@ def test_an_expired_batch_keeps_what_it_answered_and_sends_the_rest(db_path, ser
         assert server.chat_requests == 2
         (row,) = batches.for_stage(store, run_id, "gen")
         assert row.status == "expired" and row.mapped
+
+
+def test_a_budget_cap_sends_only_what_fits_in_the_batch(db_path, server):
+    # each request is estimated at max_tokens (1000) + prompt/4: three fit under 3500
+    spec = _spec(server.url, max_tokens=1000, budget={"max_tokens": 3500})
+    with Store(db_path) as store:
+        run_id = _run(store)
+        with open_teacher(spec, store=store, run_id=run_id, stage="gen") as teacher:
+            report = teacher.prefetch_batch(_asks())
+            assert (report.sent, report.answered, report.left_out) == (3, 3, 3)
+            results = teacher.chat_many(_asks())  # the rest within the cap, one by one
+        assert all(r.ok for r in results) and server.chat_requests == 3
 
 
 def test_a_restart_mid_poll_polls_the_same_batch(db_path, server):

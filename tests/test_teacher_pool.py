@@ -12,9 +12,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from engine.errors import DistillabError
 from engine.recipes import TeacherSpec
+from engine.report import run_report
 from engine.store import Store, calls, runs
 from engine.teacher import Request, TeacherError, open_teacher
 from engine.teacher.pool import EndpointPool, Member
@@ -43,6 +45,12 @@ def _spec(urls: list[str], weights: list[float] | None = None, **kw) -> TeacherS
 def _run(store: Store) -> int:
     return runs.create_run(store, name="pool", paradigm="smoke", recipe_yaml="x: 1", seed=0,
                            stage_names=["gen"]).id
+
+
+def _show(db_path: Path, run_id: int) -> str:
+    console = Console(width=200, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(run_report(db_path, run_id))
+    return console.export_text()
 
 
 def _asks(n: int, tag: str = "q") -> list[Request]:
@@ -114,6 +122,8 @@ def test_requests_spread_over_three_servers_with_figures_in_the_audit(db_path):
             assert figures[server.url]["requests"] == server.answered
             assert row.tokens == figures[server.url]["tokens"] > 0
             assert row.mean_latency_s >= 0.02
+        shown = _show(db_path, run_id)
+        assert "teacher endpoints" in shown and all(s.url in shown for s in (s1, s2, s3))
         # the cache names the pool, not the server: asked again in another order, nothing
         # is sent
         again = _spec([s3.url, s1.url, s2.url])
