@@ -5,7 +5,11 @@ requests concurrently on an asyncio loop in the calling thread, with the ``opena
 package's ``AsyncOpenAI`` (its own retries off: ``_call`` below retries, so every
 attempt is recorded). An endpoint on this machine over plain http (the embedded model, a
 local vLLM or llama.cpp server) is posted to through ``engine.teacher.lean``: the same
-headers and errors as the ``openai`` client, a fifth of the CPU per request.
+headers and errors as the ``openai`` client, a fifth of the CPU per request. With a pool of
+servers (``teacher.endpoints``) each attempt goes to the server ``engine.teacher.pool``
+picks, and one that fails is left out while the request is retried on another; with
+``teacher.batch`` a stage's requests are first answered by a batch job
+(``prefetch_batch``, engine/teacher/batch.py).
 
 For each request it first looks in the cache (``teacher_calls``); only missing samples
 are sent, by a fixed pool of ``concurrency`` workers. Every returned sample and every
@@ -388,10 +392,10 @@ class Teacher:
             for attempt in range(1, self.spec.max_retries + 2):
                 if batch.halted():
                     return _Outcome(stopped=True)
-                member = await self._pick()
                 await self._limiter.acquire(held[0])
                 if not await batch.admit(held):
                     return _Outcome(stopped=True)
+                member = await self._pick()  # chosen last: the load as it is when sent
                 t0 = time.perf_counter()
                 spent: tuple[int, float | None] = (0, 0.0)  # a failed attempt costs nothing
                 failover = False
