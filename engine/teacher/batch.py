@@ -177,6 +177,12 @@ async def run_batch(teacher: Teacher, requests: Sequence[Request], *,
                                  .encode()).hexdigest()
             row = batches.find(store, teacher.run_id, teacher.stage, key, teacher.identity)
             row = None if row is not None and row.mapped else row
+    for other in earlier:
+        if not other.mapped and other.batch_key != key:
+            say(f"teacher batch {other.batch_id} of this stage ({len(other.custom_ids)} "
+                "requests) was never collected and asks for other requests than the stage "
+                "does now (the recipe or data changed?): it is left as it is; cancel it at "
+                "the endpoint if it is not needed")
     client = teacher._async_clients()[0]
     by_id = {line.custom_id: line for line in lines}
     if row is None:
