@@ -6,7 +6,12 @@ restart mid-poll that polls the same batch, and a real cot run with `teacher.bat
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -25,6 +30,7 @@ from .fake_batch_server import FakeBatchServer
 from .fake_openai_server import FakeServer
 
 KEY = "sk-test-batch"
+ROOT = Path(__file__).resolve().parent.parent
 PRICE_IN, PRICE_OUT = 1000.0, 2000.0  # USD per million tokens: visible costs
 
 
@@ -239,3 +245,37 @@ def test_cot_solve_runs_as_one_batch_and_a_restart_polls_it(tmp_path, db_path, s
         paid = calls.accounting(store, run_id)
         assert paid.answers_paid == n_train
         assert paid.usd_paid == pytest.approx(_full_price(store, run_id) / 2)
+
+
+def test_kill_9_while_polling_then_resume_polls_the_same_batch(tmp_path, db_path, server):
+    rows = [{"question": f"What is {i} plus {i}?", "answer": str(2 * i)} for i in range(8)]
+    server.responder = lambda request, sample: f"Step 1: add.\nThe answer is {sample}."
+    server.polls_to_finish = 10**6  # in progress until the engine is killed
+    recipe = tmp_path / "cot-batch.yaml"
+    recipe.write_text(_cot_recipe(write_jsonl(tmp_path / "q.jsonl", rows), server.url))
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(recipe), "--db",
+                             str(db_path)], env={**os.environ, "PYTHONPATH": str(ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while server.polls < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no batch polled"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    server.polls_to_finish = 0  # the batch ends at its next poll
+    solved: list[bool] = []
+
+    def after_solve(event: ev.Event) -> None:
+        if isinstance(event, ev.StageFinished) and event.stage == "solve":
+            solved.append(True)
+
+    assert runner.resume(1, db_path, on_event=after_solve,
+                         cancelled=lambda: bool(solved)) == "cancelled"
+    assert solved and (server.uploads, server.batches_created, server.chat_requests) == (1, 1, 0)
+    with Store(db_path) as store:
+        (row,) = batches.for_stage(store, 1, "solve")
+        assert row.batch_id == "batch_1" and row.mapped and row.status == "completed"
+        assert calls.accounting(store, 1).answers_paid == len(row.custom_ids)
