@@ -126,6 +126,26 @@ class LabTeacherSpec(_Model):
                              "imitate a real endpoint's pace.")
 
 
+class EndpointSpec(_Model):
+    """One server of a pool of teacher endpoints (several vLLM / SGLang servers of one model)."""
+
+    base_url: str = Field(..., description="The server's URL, e.g. http://gpu1:8000/v1.")
+    weight: float = Field(1.0, gt=0, description="Relative capacity: requests in flight are "
+                          "balanced as outstanding / weight (and ties go to the heavier).")
+    model: str | None = Field(None, description="The model name this server serves, when it "
+                              "differs from teacher.model (e.g. vLLM's --served-model-name).")
+    api_key_env: str | None = Field(None, description="Environment variable with this server's "
+                                    "key (default: teacher.api_key_env).")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError(f"base_url must be an http(s) URL such as http://gpu1:8000/v1, "
+                             f"got {value!r}")
+        return value.rstrip("/")
+
+
 class TeacherSpec(_Model):
     """The model that writes explanations, checks steps, corrects or judges."""
 
@@ -161,6 +181,20 @@ class TeacherSpec(_Model):
     lab: LabTeacherSpec | None = Field(None, description="Options of the lab's scripted "
                                        "teacher (kind lab only): error_rate, style, seed, "
                                        "latency_s.")
+    endpoints: list[EndpointSpec] | None = Field(
+        None, description="A pool of servers of the same model (kind openai), instead of "
+        "base_url: [{base_url, weight, model}]. Requests go to the server with the fewest in "
+        "flight (per weight); a failing server is left out for endpoint_down_s and its "
+        "requests retried on another (docs/teacher.md).")
+    endpoint_down_s: float = Field(30.0, gt=0, le=3600, description="Seconds a pool server "
+                                   "that refused, failed (5xx) or timed out is left out.")
+    batch: bool = Field(False, description="Send stages with many independent calls as one "
+                        "OpenAI Batch job (Files + Batches endpoints, half price, answers "
+                        "within batch_window); the batch id is kept so a restart polls it.")
+    batch_poll_s: float = Field(30.0, gt=0, le=3600, description="Seconds between polls of a "
+                                "submitted batch.")
+    batch_window: str = Field("24h", description="The batch's completion window (OpenAI "
+                              "accepts 24h).")
 
     @field_validator("api_key_env")
     @classmethod
@@ -183,6 +217,27 @@ class TeacherSpec(_Model):
                              "embedded for a real model")
         if self.kind == "lab":
             self.model = "lab"  # what traces and reports name as the teacher's model
+        if self.endpoints is not None:
+            if self.kind != "openai":
+                raise ValueError("teacher.endpoints is a pool of OpenAI-compatible servers: "
+                                 "set `kind: openai`, or remove `endpoints:`")
+            if not self.endpoints:
+                raise ValueError("teacher.endpoints is empty: list at least one "
+                                 "{base_url: ...}, or remove it and use base_url")
+            if self.base_url is not None:
+                raise ValueError("give either teacher.base_url (one server) or "
+                                 "teacher.endpoints (a pool), not both")
+            urls = [e.base_url for e in self.endpoints]
+            if len(set(urls)) != len(urls):
+                raise ValueError(f"teacher.endpoints lists a server twice: {urls}; raise its "
+                                 "weight instead")
+        if self.batch:
+            if self.kind != "openai":
+                raise ValueError("teacher.batch needs kind openai (an endpoint with the Files "
+                                 "and Batches API); remove `batch: true`")
+            if self.endpoints is not None:
+                raise ValueError("teacher.batch sends one batch job to one endpoint: remove "
+                                 "teacher.endpoints, or `batch: true`")
         return self
 
 

@@ -1,7 +1,8 @@
 """A run's summary for the terminal (`distillab show`): stages, metrics, evaluations, cost.
 
 The teacher's cost is shown *used* and *paid*: answers served from the cache (or from a
-stage a study copied) are used by the run but paid by whoever asked first.
+stage a study copied) are used by the run but paid by whoever asked first. A run whose
+teacher was a pool of servers (``teacher.endpoints``) also gets a table per server.
 """
 
 from __future__ import annotations
@@ -73,6 +74,9 @@ def run_report(db_path: str | Path, run_id: int) -> RenderableType:
         cost = calls.accounting_by_stage(store, run_id)
         if cost:
             parts.append(teacher_table(cost))
+        servers = calls.by_endpoint(store, run_id)
+        if len(servers) > 1:  # a pool (teacher.endpoints): what each server did
+            parts.append(endpoint_table(servers))
         counts = store.query("SELECT stage, role, COUNT(*) FROM traces WHERE run_id = ? "
                              "GROUP BY stage, role ORDER BY MIN(id)", (run_id,))
         if counts:
@@ -91,4 +95,15 @@ def teacher_table(by_stage: dict[str, calls.Accounting]) -> Table:
         table.add_row(name, str(a.answers_paid), str(a.answers_reused), str(a.failed_attempts),
                       f"{a.tokens_used:,}",
                       f"{a.tokens_paid:,}", f"{a.usd_used:.4f}", f"{a.usd_paid:.4f}")
+    return table
+
+
+def endpoint_table(servers: list[calls.EndpointFigures]) -> Table:
+    """Per teacher server (a pool's, engine/teacher/pool.py): requests, failures, answers,
+    tokens and mean latency."""
+    table = Table("endpoint", "requests", "failed", "answers", "tokens", "mean latency s",
+                  title="teacher endpoints")
+    for f in servers:
+        table.add_row(f.endpoint, str(f.requests), str(f.failures), str(f.answers),
+                      f"{f.tokens:,}", f"{f.mean_latency_s:.3f}")
     return table

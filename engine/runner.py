@@ -77,7 +77,8 @@ def execute(store: Store, run_id: int, *, on_event: EventSink | None = None,
             if row.status == "completed":
                 continue
             current = row.name
-            check()
+            if check():  # a cancel asked for during the stage before: stop before this one
+                raise Cancelled()
             runs.set_stage(store, run_id, row.name, input_key=keys[row.name])
             if reuse_stages and _reused(store, run_id, stage_rows, index, keys[row.name], emit):
                 current = None

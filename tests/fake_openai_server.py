@@ -20,7 +20,8 @@ per request, in order:
 A wrong or missing bearer key gives 401 (when ``api_key`` is set); an unknown model 404.
 Models named ``*reasoner*`` return ``reasoning_content``. ``server.responder`` (a function of
 the request and the sample index) replaces the echo with scripted answers. ``honor_n=False`` mimics servers
-(llama.cpp) that return one choice whatever ``n`` asks for.
+(llama.cpp) that return one choice whatever ``n`` asks for; ``serial=True`` answers one chat
+request at a time, each after ``delay_s`` (a server bound by its GPU; bench/teacher_pool.py).
 
 Run alone: ``python tests/fake_openai_server.py --delay 0.2`` prints ``PORT <n>``.
 """
@@ -44,12 +45,15 @@ class FakeServer:
 
     def __init__(self, *, delay_s: float = 0.0, api_key: str | None = None,
                  models: tuple[str, ...] = DEFAULT_MODELS, honor_n: bool = True,
-                 port: int = 0) -> None:
+                 port: int = 0, serial: bool = False) -> None:
         self.delay_s = delay_s
         self.api_key = api_key
         self.models = models
         self.honor_n = honor_n
         self.port = port
+        self.serial = serial  # one chat request at a time (a server bound by its GPU)
+        self._one_at_a_time: asyncio.Lock | None = None
+        self.answered = 0  # chat completions answered 200
         self.faults: collections.deque[str] = collections.deque()
         self.chat_requests = 0  # POST /v1/chat/completions received (any outcome)
         self.requests = 0  # every HTTP request received
@@ -174,7 +178,12 @@ class FakeServer:
             return False
         if name == "slow":
             await asyncio.sleep(float(arg))
-        if self.delay_s:
+        if self.delay_s and self.serial:
+            if self._one_at_a_time is None:
+                self._one_at_a_time = asyncio.Lock()
+            async with self._one_at_a_time:
+                await asyncio.sleep(self.delay_s)
+        elif self.delay_s:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             await asyncio.sleep(self.delay_s)
@@ -201,6 +210,7 @@ class FakeServer:
             await self._stream(writer, request)
         else:
             self._send(writer, 200, self._completion(request, name == "filter"))
+            self.answered += 1
         await writer.drain()
         return True
 
@@ -260,8 +270,11 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--api-key", default=None)
+    parser.add_argument("--serial", action="store_true",
+                        help="answer one chat request at a time (like a GPU-bound server)")
     args = parser.parse_args()
-    server = FakeServer(delay_s=args.delay, port=args.port, api_key=args.api_key)
+    server = FakeServer(delay_s=args.delay, port=args.port, api_key=args.api_key,
+                        serial=args.serial)
     server.keep_bodies = False
 
     async def serve() -> None:

@@ -4,7 +4,8 @@
   stored traces (``stage_traces``) and the adapter a training stage registered
   (``trained_adapter``);
 - teacher calls in committed chunks that stop cleanly on the budget (``ask_all``,
-  ``ask_units``);
+  ``ask_units``; the one place a stage's many independent calls go, so ``teacher.batch``
+  sends them as one batch job);
 - student sampling with verification by a task kind, with the generated tokens counted as
   the cost axis ``cost/student_gen_tokens`` (``sample_verified``);
 - SFT / DPO training from rows with the stage's events, checkpoints and artifact
@@ -102,8 +103,10 @@ def ask_units(ctx: StageContext, units: Sequence[Unit[T]],
     unit whose answers all came back to ``store`` (which commits it with ``ctx.commit``).
 
     On a budget stop the units already answered are stored first, then the stop is
-    re-raised, so the run ends ``stopped`` with nothing paid for lost. Returns the number
-    of requests sent.
+    re-raised, so the run ends ``stopped`` with nothing paid for lost. With
+    ``teacher.batch: true`` every pending unit's requests first go out as one batch job at
+    half price (engine/teacher/batch.py), whose answers land in the cache, so this loop then
+    sends only what the batch did not answer. Returns the number of requests asked.
     """
     if not units:
         return 0
@@ -112,6 +115,9 @@ def ask_units(ctx: StageContext, units: Sequence[Unit[T]],
     sent = 0
     with open_teacher(ctx.recipe.teacher, store=ctx.store, run_id=ctx.run_id,
                       stage=ctx.stage) as teacher:
+        if ctx.recipe.teacher.batch:  # one batch job first: the loop below finds the cache full
+            teacher.prefetch_batch([r for unit in units for r in requests_for(unit.value)],
+                                   should_stop=ctx.cancel_requested, log=ctx.log)
         for chunk in chunks(units, batch or ctx.recipe.teacher.concurrency):
             requests: list[Request] = []
             spans: list[tuple[int, int]] = []

@@ -224,3 +224,35 @@ def errors(store: Store, run_id: int, limit: int = 100) -> list[dict[str, Any]]:
                        "WHERE run_id = ? AND error IS NOT NULL ORDER BY id DESC LIMIT ?",
                        (run_id, limit))
     return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class EndpointFigures:
+    """What one server (of a pool, engine/teacher/pool.py) did for a run."""
+
+    endpoint: str
+    requests: int  # attempts sent (a call for n samples counts once)
+    failures: int  # attempts that came back with an error
+    answers: int  # samples returned
+    tokens: int  # in + out
+    latency_s: float  # summed over its attempts
+
+    @property
+    def mean_latency_s(self) -> float:
+        return self.latency_s / self.requests if self.requests else 0.0
+
+
+def by_endpoint(store: Store, run_id: int, stage: str | None = None) -> list[EndpointFigures]:
+    """Per server that answered or failed: requests, failures, answers, tokens, seconds.
+
+    The rows name the server itself (with a pool, the one that was asked), so this is the
+    per-endpoint audit of a run that used ``teacher.endpoints``."""
+    where, params = ("run_id = ?", [run_id]) if stage is None else \
+        ("run_id = ? AND stage = ?", [run_id, stage])
+    rows = store.query(
+        "SELECT endpoint, COUNT(*) FILTER (WHERE json_extract(request, '$.same_call_as') IS "
+        "NULL), COUNT(*) FILTER (WHERE error IS NOT NULL), COUNT(*) FILTER (WHERE error IS "
+        "NULL), COALESCE(SUM(tokens_in + tokens_out), 0), COALESCE(SUM(latency_s), 0) "
+        f"FROM teacher_calls WHERE {where} GROUP BY endpoint ORDER BY endpoint", params)
+    return [EndpointFigures(str(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]),
+                            float(r[5])) for r in rows]

@@ -209,10 +209,34 @@ def _v5_labels_and_slices(db: sqlite_utils.Database) -> None:
     db.table("steps").create_index(["verdict", "trace_id"])
 
 
+def _v6_teacher_batches(db: sqlite_utils.Database) -> None:
+    """Version 6: teacher batch jobs (OpenAI Batch API, issue 20; engine/teacher/batch.py).
+
+    One row per batch a stage submitted: the endpoint, the batch and input file ids the
+    endpoint gave, the custom ids sent (one per request: the cache key of its first sample),
+    its last known status and, once its answers are in ``teacher_calls``, ``mapped`` = 1
+    (written in the same transaction as those answers). A restarted stage finds its open
+    batch here by ``batch_key`` (a hash of the custom ids) and polls it instead of
+    submitting again.
+    """
+    db.table("teacher_batches").create(
+        {
+            "id": int, "run_id": int, "stage": str, "batch_key": str, "endpoint": str,
+            "batch_id": str, "input_file_id": str, "status": str, "custom_ids": str,
+            "n_requests": int, "output_file_id": str, "error_file_id": str, "counts": str,
+            "mapped": int, "created_at": str, "finished_at": str, "error": str,
+        },
+        pk="id", foreign_keys=[("run_id", "runs", "id")],
+        not_null={"batch_key", "endpoint", "batch_id", "status"}, defaults={"mapped": 0},
+    )
+    db.table("teacher_batches").create_index(["run_id", "stage", "batch_key"])
+
+
 MIGRATIONS: list[Migration] = [
     _v1_core, _v2_units_and_flags, _v3_studies_and_reuse,
     _v4_teacher_reuse,
     _v5_labels_and_slices,
+    _v6_teacher_batches,
 ]
 LATEST_VERSION = len(MIGRATIONS)
 

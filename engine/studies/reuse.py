@@ -38,7 +38,8 @@ SECTIONS = ("dataset", "seed", "teacher", "student", "training", "evaluation")
 # Teacher settings that change how requests are sent, never what comes back.
 TEACHER_OPERATIONAL = frozenset({"concurrency", "requests_per_minute", "tokens_per_minute",
                                  "timeout_s", "max_retries", "budget", "use_keyring",
-                                 "api_key_env"})
+                                 "api_key_env", "endpoint_down_s", "batch", "batch_poll_s",
+                                 "batch_window"})
 
 
 def _digest(value: Any) -> str:
@@ -84,7 +85,10 @@ def _section(loaded: LoadedRecipe, name: str, dataset_hash: str) -> Any:
     if name == "seed":
         return recipe.seed
     if name == "teacher":
-        return recipe.teacher.model_dump(mode="json", exclude=set(TEACHER_OPERATIONAL))
+        teacher = recipe.teacher.model_dump(mode="json", exclude=set(TEACHER_OPERATIONAL))
+        if teacher.get("endpoints") is None:  # one server: the keys of older runs still match
+            teacher.pop("endpoints", None)
+        return teacher
     section: Any = getattr(recipe, name)
     return section.model_dump(mode="json")
 

@@ -10,8 +10,9 @@ A paradigm stage does::
 
 Requests run concurrently, answers are cached and audited in ``teacher_calls``, the
 run's budget is enforced. Modules: ``client`` (the Teacher), ``connect`` (open_teacher),
-``local`` + ``guard`` (embedded server), ``transport`` (lean loopback HTTP), ``cache``,
-``budget``, ``limits``, ``prices``, ``keys``,
+``local`` + ``guard`` (embedded server), ``transport`` (lean loopback HTTP), ``pool``
+(several servers), ``batch`` (Batch API jobs), ``cache``, ``budget``, ``limits``, ``prices``,
+``keys``,
 ``probe``, ``stream``, ``errors``. Importing this package does not import ``openai``.
 """
 

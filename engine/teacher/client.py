@@ -5,7 +5,11 @@ requests concurrently on an asyncio loop in the calling thread, with the ``opena
 package's ``AsyncOpenAI`` (its own retries off: ``_call`` below retries, so every
 attempt is recorded). An endpoint on this machine over plain http (the embedded model, a
 local vLLM or llama.cpp server) is posted to through ``engine.teacher.lean``: the same
-headers and errors as the ``openai`` client, a fifth of the CPU per request.
+headers and errors as the ``openai`` client, a fifth of the CPU per request. With a pool of
+servers (``teacher.endpoints``) each attempt goes to the server ``engine.teacher.pool``
+picks, and one that fails is left out while the request is retried on another; with
+``teacher.batch`` a stage's requests are first answered by a batch job
+(``prefetch_batch``, engine/teacher/batch.py).
 
 For each request it first looks in the cache (``teacher_calls``); only missing samples
 are sent, by a fixed pool of ``concurrency`` workers. Every returned sample and every
@@ -56,6 +60,7 @@ from engine.teacher.gcfreeze import frozen_while
 from engine.teacher.keys import redact
 from engine.teacher.limits import RateLimiter, estimate_split
 from engine.teacher.local import GuardedServer
+from engine.teacher.pool import EndpointPool, Member
 from engine.teacher.prices import LOCAL_HOSTS, Price
 from engine.teacher.types import CallError, Completion, Delta, Request, Result
 
@@ -131,7 +136,8 @@ class Teacher:
     def __init__(self, spec: TeacherSpec, *, base_url: str, model: str, api_key: str,
                  identity: str, price: Price | None, store: Store | None = None,
                  run_id: int | None = None, stage: str | None = None,
-                 server: GuardedServer | None = None, backoff_s: float = 1.0) -> None:
+                 server: GuardedServer | None = None, backoff_s: float = 1.0,
+                 pool: EndpointPool | None = None) -> None:
         self.spec = spec
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -142,6 +148,7 @@ class Teacher:
         self.stage = stage
         self.server = server
         self.backoff_s = backoff_s
+        self.pool = pool  # several servers (engine/teacher/pool.py); None: base_url alone
         self._key = api_key
         self._n_ok: bool | None = None  # does the endpoint honour n > 1?
         self._limiter = RateLimiter(spec.requests_per_minute, spec.tokens_per_minute)
@@ -171,6 +178,12 @@ class Teacher:
                 self._runner.run(client.close())
             if self._lean is not None:
                 self._runner.run(self._lean.aclose())
+            for member in self.pool.members if self.pool is not None else []:
+                if member.client is not None:
+                    self._runner.run(member.client.close())
+                if member.lean is not None:
+                    self._runner.run(member.lean.aclose())
+                member.client, member.lean = None, None
             self._runner.close()
         self._runner, self._aclient, self._lean = None, None, None
         if self.server is not None:
@@ -212,6 +225,16 @@ class Teacher:
             self._lean = LeanChat(clients[0], self._timeout(),
                                    self.spec.concurrency) if lean else None
             self._aclient = (loop, clients)
+            for member in self.pool.members if self.pool is not None else []:
+                local = urlparse(member.base_url)
+                member.client = openai.AsyncOpenAI(
+                    api_key=member.key, base_url=member.base_url, max_retries=0,
+                    timeout=self._timeout(), http_client=openai.DefaultAsyncHttpxClient(
+                        limits=httpx2.Limits(max_connections=self.spec.concurrency,
+                                             max_keepalive_connections=self.spec.concurrency),
+                        timeout=self._timeout()))
+                member.lean = LeanChat(member.client, self._timeout(), self.spec.concurrency) \
+                    if local.scheme == "http" and (local.hostname or "") in LOCAL_HOSTS else None
             self._slots = asyncio.LifoQueue()
             for slot in reversed(range(self.spec.concurrency)):
                 self._slots.put_nowait(slot)
@@ -372,16 +395,23 @@ class Teacher:
                 await self._limiter.acquire(held[0])
                 if not await batch.admit(held):
                     return _Outcome(stopped=True)
+                member = await self._pick()  # chosen last: the load as it is when sent
                 t0 = time.perf_counter()
                 spent: tuple[int, float | None] = (0, 0.0)  # a failed attempt costs nothing
+                failover = False
+                started = self.pool.begin(member) if self.pool and member else 0.0
                 try:
                     try:
-                        data = await self._post(client, body)
+                        data = await self._post(client, body, member)
                         choices = _choices(data)
                     except Exception as exc:
                         failure = classify(exc)
+                        where = member.base_url if member is not None else None
+                        if self.pool is not None and member is not None:
+                            failover = self.pool.end(member, started, failure_kind=failure.kind)
+                            member = None  # ended: the finally below must not end it again
                         self._record_error(keys[indices[0]], audit, failure, attempt,
-                                           time.perf_counter() - t0)
+                                           time.perf_counter() - t0, where)
                         last = attempt > self.spec.max_retries
                         if failure.fatal and (last or not failure.retryable):
                             raise TeacherError(failure.kind, self.label,
@@ -392,20 +422,46 @@ class Teacher:
                                 failure.message, self._key), failure.status, attempt))
                     else:
                         out = self._store_success(data, choices, request, keys, indices, audit,
-                                                  attempt, time.perf_counter() - t0)
+                                                  attempt, time.perf_counter() - t0,
+                                                  member.base_url if member else None)
                         spent = (out.tokens_in + out.tokens_out, out.cost_usd)
                         return out
                 finally:
+                    if self.pool is not None and member is not None:
+                        self.pool.end(member, started, tokens=spent[0])
                     batch.settle(held, *spent)
+                if failover and self.pool is not None and self.pool.any_up():
+                    continue  # another server takes it now; this one is left out a while
                 await self._wait_before_retry(failure, attempt)
             raise AssertionError("unreachable")  # pragma: no cover
         finally:
             self._slots.put_nowait(slot)
 
-    async def _post(self, client: openai.AsyncOpenAI, body: dict[str, Any]) -> Any:
-        """Send one chat request; the parsed JSON answer."""
+    async def _pick(self) -> Member | None:
+        """The pool's server for the next attempt, waiting while every server is down
+        (None without a pool)."""
+        if self.pool is None:
+            return None
+        while (member := self.pool.pick()) is None:
+            await asyncio.sleep(max(0.01, self.pool.wait_s()))
+        return member
+
+    async def _post(self, client: openai.AsyncOpenAI, body: dict[str, Any],
+                    member: Member | None = None) -> Any:
+        """Send one chat request (to ``member`` of the pool, if given); the parsed JSON."""
         import httpx2
 
+        if member is not None:
+            body = body if member.model == self.model else {**body, "model": member.model}
+            if member.lean is not None:
+                answer = await member.lean.post(body)
+                if answer is not None:
+                    return json.loads(answer)
+            assert member.client is not None
+            raw = await member.client.post("/chat/completions", body=body,
+                                           cast_to=httpx2.Response,
+                                           options={"timeout": self._timeout()})
+            return json.loads(raw.content)
         if self._lean is not None:  # this machine: see engine/teacher/lean.py
             answer = await self._lean.post(body)
             if answer is not None:
@@ -455,9 +511,10 @@ class Teacher:
 
     # -- audit --------------------------------------------------------------------------
     def _record_error(self, key: str, audit: dict[str, Any], failure: Failure, attempt: int,
-                      latency_s: float) -> None:
+                      latency_s: float, endpoint: str | None = None) -> None:
+        """A failed attempt's audit row; ``endpoint``: the pool server that failed."""
         self._audit(calls.row(
-            cache_key=key, endpoint=self.identity, model=self.model,
+            cache_key=key, endpoint=endpoint or self.identity, model=self.model,
             request={**audit, "attempt": attempt},
             response={"kind": failure.kind, "status": failure.status,
                       "retry_after_s": failure.retry_after_s, "attempt": attempt},
@@ -506,7 +563,11 @@ class Teacher:
 
     def _store_success(self, data: dict[str, Any], choices: list[dict[str, Any]],
                        request: Request, keys: list[str], indices: list[int],
-                       audit: dict[str, Any], attempt: int, latency_s: float) -> _Outcome:
+                       audit: dict[str, Any], attempt: int, latency_s: float,
+                       endpoint: str | None = None, price: Price | None = None) -> _Outcome:
+        """Queue the audit rows of an answer (one per sample); ``endpoint``: the pool server
+        that answered; ``price``: instead of the teacher's (a batch job's answers)."""
+        price = price or self.price
         if len(indices) > 1:
             self._n_ok = len(choices) >= len(indices)
         taken = list(zip(indices, choices, strict=False))
@@ -524,12 +585,12 @@ class Teacher:
         for j, ((index, _), record) in enumerate(zip(taken, records, strict=True)):
             t_in = tokens_in if j == 0 else 0
             t_out = share + (rest if j == 0 else 0)
-            cost = self.price.cost(t_in, t_out) if self.price is not None else None
+            cost = price.cost(t_in, t_out) if price is not None else None
             out.cost_usd += cost or 0.0
             out.completions[index] = cache.completion(record, index, cached=False)
             first = j == 0
             self._audit(calls.row(
-                cache_key=keys[index], endpoint=self.identity, model=self.model,
+                cache_key=keys[index], endpoint=endpoint or self.identity, model=self.model,
                 request={**audit, "attempt": attempt} if first else
                 {"sample_index": index, "same_call_as": keys[indices[0]]},
                 response={**record, **meta, "usage": usage, "usage_estimated": usage is None}
@@ -537,6 +598,17 @@ class Teacher:
                 run_id=self.run_id, stage=self.stage, tokens_in=t_in, tokens_out=t_out,
                 latency_s=latency_s if first else 0.0, cost_usd=cost))
         return out
+
+    # -- batch jobs (teacher.batch) ----------------------------------------------------
+    def prefetch_batch(self, requests: Sequence[Request], *, should_stop: StopCheck | None = None,
+                       log: Callable[[str], None] | None = None) -> Any:
+        """Answer ``requests`` through one batch job (engine/teacher/batch.py) into the
+        cache, so the ``chat_many`` that follows finds them; returns its ``BatchReport``."""
+        from engine.teacher.batch import run_batch
+
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        return self._runner.run(run_batch(self, requests, should_stop=should_stop, log=log))
 
     # -- streaming (the GUI's "try a prompt") -------------------------------------------
     def stream(self, request: Request) -> Iterator[Delta]:

@@ -10,6 +10,8 @@ and a recipe's ``teacher.price_input_per_m`` / ``price_output_per_m`` override b
 name matches its exact entry, else the longest entry it starts with (so
 ``gpt-4o-2024-08-06`` is priced as ``gpt-4o``). The embedded teacher and models on this
 machine (localhost) cost 0. An unknown hosted model has no price (cost is not recorded).
+Answers of a batch job (``teacher.batch``) are priced at ``Price.batch_rate()``, half the
+list price.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "deepseek-chat": (0.27, 1.10),
     "deepseek-reasoner": (0.55, 2.19),
 }
+# Batch jobs (teacher.batch, engine/teacher/batch.py) cost this share of the list price: the
+# OpenAI Batch API's 50% discount.
+BATCH_DISCOUNT = 0.5
 LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "0.0.0.0"})
 
 
@@ -51,6 +56,10 @@ class Price:
 
     def cost(self, tokens_in: int, tokens_out: int) -> float:
         return (tokens_in * self.input_per_m + tokens_out * self.output_per_m) / 1e6
+
+    def batch_rate(self) -> Price:
+        """The price of the same model through the Batch API (``BATCH_DISCOUNT`` of this)."""
+        return Price(self.input_per_m * BATCH_DISCOUNT, self.output_per_m * BATCH_DISCOUNT)
 
 
 FREE = Price(0.0, 0.0)
