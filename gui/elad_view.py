@@ -1,6 +1,7 @@
-"""ELAD: one round's selection and one item's revision, in one widget.
+"""ELAD's page ("Rounds"): one round's selection and one item's revision, in one widget.
 
-Top: a round picker, the round's accuracy with its 95% CI and the teacher's tokens (Yes/No
+Top: a run picker (the project's ELAD runs with a finished round; with none, a note saying
+how to get one), a round picker, the round's accuracy with its 95% CI and the teacher's tokens (Yes/No
 calls and rewrites apart). Middle: a revised item's chain, the student's steps beside the
 teacher's revision, aligned step by step; each student step has the teacher's Yes/No badge,
 the first No is highlighted, the correct prefix (kept as the student wrote it) is shown once
@@ -37,7 +38,16 @@ from engine.paradigms.elad.history import (
     round_summary,
 )
 from engine.store import Store
+from gui.run_picker import RunPicker, with_empty_state
 
+RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
+        "WHERE r.paradigm = 'elad' AND t.stage = 'rounds' AND t.role = 'selection' "
+        "GROUP BY r.id ORDER BY r.id DESC")
+EMPTY = ("<b>No ELAD run with a finished round in this project.</b><br><br>This page shows an "
+         "ELAD run round by round: the student's chain beside the teacher's revision, the "
+         "Yes/No of each step, the score histogram and the accuracy curve.<br>Start one on "
+         "<i>Setup</i> (paradigm <i>elad</i>) or run <code>distillab demo elad</code>; its rounds "
+         "show here once the first one has chosen its items.")
 FIRST_NO = "#ffe3e3"
 KEPT = "#ebfbee"
 BADGES = {"correct": ("Yes", "#2f9e44"), "wrong": ("No", "#e03131"),
@@ -118,11 +128,17 @@ def summary_text(s: RoundSummary) -> str:
 
 
 class EladView(QWidget):
-    """Pick a round and a revised item of an ELAD run."""
+    """The "Rounds" page: pick an ELAD run, one of its rounds and a revised item."""
 
-    def __init__(self, db_path: Path, run_id: int, parent: QWidget | None = None) -> None:
+    def __init__(self, db_path: Path, run_id: int | None = None,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.db_path, self.run_id = db_path, run_id
+        self.db_path = db_path
+        self.run_id: int | None = None
+        self.run_box = RunPicker(RUNS, ("round", "rounds"),
+                                 "ELAD run (those with a finished round)",
+                                 "No ELAD run with a finished round in this project")
+        self.run_box.currentIndexChanged.connect(self._load)
         self.rounds, self.items = QComboBox(), QComboBox()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -141,7 +157,11 @@ class EladView(QWidget):
                            ("total compute tokens so far", "compute_tokens")):
             self.axis.addItem(label, key)
         self.axis.currentIndexChanged.connect(self._curve)
+        bar = QHBoxLayout()
+        bar.addWidget(QLabel("Run:"))
+        bar.addWidget(self.run_box, 1)
         top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(QLabel("Round:"))
         top.addWidget(self.rounds)
         top.addWidget(QLabel("Revised item:"))
@@ -157,24 +177,51 @@ class EladView(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.curve)
         plots.addWidget(box)
-        body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(self.chain)
-        body.addWidget(plots)
-        body.setSizes([400, 240])
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.chain)
+        split.addWidget(plots)
+        split.setSizes([400, 240])
+        body = QWidget()
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(top)
+        column.addWidget(self.summary)
+        column.addWidget(split, 1)
+        self.pages = with_empty_state(body, EMPTY)
         layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.summary)
-        layout.addWidget(body, 1)
+        layout.addLayout(bar)
+        layout.addWidget(self.pages, 1)
         self.revs: list[Revision] = []
         self.points: list[Point] = []
-        with Store(db_path) as store:
-            self.points = accuracy_curve(store, run_id)
-            for r in round_numbers(store, run_id):
-                self.rounds.addItem(f"round {r}", r)
         self.rounds.currentIndexChanged.connect(self._round)
         self.items.currentIndexChanged.connect(self._item)
+        self.reload(run_id)
+
+    def reload(self, prefer: int | None = None) -> None:
+        """List the ELAD runs again (``prefer``: the run to show if it has a round)."""
+        with Store(self.db_path, readonly=True) as store:
+            self.run_box.refill(store, prefer)
+        self._load()
+
+    def _load(self) -> None:
+        self.run_id = self.run_box.run_id()
+        self.pages.setCurrentIndex(0 if self.run_id is not None else 1)
+        self.points, self.revs = [], []
+        self.rounds.blockSignals(True)
+        self.rounds.clear()
+        if self.run_id is not None:
+            with Store(self.db_path, readonly=True) as store:
+                self.points = accuracy_curve(store, self.run_id)
+                for r in round_numbers(store, self.run_id):
+                    self.rounds.addItem(f"round {r}", r)
+        self.rounds.blockSignals(False)
         if self.rounds.count():
             self._round()
+        else:
+            self.summary.clear()
+            self.items.clear()
+            self.chain.clear()
+            self.plot.clear()
         self._curve()
 
     def _curve(self) -> None:
@@ -191,7 +238,9 @@ class EladView(QWidget):
 
     def _round(self) -> None:
         r = int(self.rounds.currentData())
-        with Store(self.db_path) as store:
+        if self.run_id is None:
+            return
+        with Store(self.db_path, readonly=True) as store:
             s = round_summary(store, self.run_id, r)
             self.revs = revisions(store, self.run_id, r)
         if s is None:
@@ -223,11 +272,11 @@ class EladView(QWidget):
                            "no revised item in this round")
 
 
-if __name__ == "__main__":  # preview: python -m gui.elad_view DB RUN_ID
+if __name__ == "__main__":  # preview: python -m gui.elad_view DB [RUN_ID]
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv)
-    view = EladView(Path(sys.argv[1]), int(sys.argv[2]))
+    view = EladView(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
     view.resize(1200, 850)
     view.show()
     sys.exit(app.exec())

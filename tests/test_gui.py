@@ -58,7 +58,8 @@ def test_main_window_navigates_views_keeps_recent_projects_and_has_an_about_box(
     assert window.windowTitle() == "Distillab — sample.db"
     assert not window.windowIcon().isNull()
     assert [window.nav.item(i).text() for i in range(window.nav.count())] == \
-        ["Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Playground", "Settings"]
+        ["Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Rounds", "Search",
+         "Playground", "Settings"]
     assert window.stack.currentWidget() is window.monitor_view  # a project with runs opens on Runs
     for name, view in (("Setup", window.setup_view), ("Traces", window.traces_view),
                        ("Compare", window.compare_view), ("Settings", window.settings_view)):
