@@ -256,6 +256,8 @@ class MainWindow(QMainWindow):
         self.monitor_view.retheme()
         self.compare_view.retheme()
         self.studies_view.retheme()
+        for view in (self.mistakes_view, self.rounds_view, self.search_view):
+            view.retheme()
         self.traces_view.steps._render()
 
     # -- jobs ----------------------------------------------------------------------------

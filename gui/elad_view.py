@@ -4,10 +4,10 @@ Top: a run picker (the project's ELAD runs with a finished round; with none, a n
 how to get one), a round picker, the round's accuracy with its 95% CI and the teacher's tokens (Yes/No
 calls and rewrites apart). Middle: a revised item's chain, the student's steps beside the
 teacher's revision, aligned step by step; each student step has the teacher's Yes/No badge,
-the first No is highlighted, the correct prefix (kept as the student wrote it) is shown once
-across both columns, and a small bar marks the steps whose removal changed the student's
-answer (the intra-uncertainty). Bottom: the histogram of the round's scores, the selected
-items' scores marked. Reads ``engine.paradigms.elad.history``; imports no torch.
+the first No is highlighted, the correct prefix (kept as the student wrote it) is shown once,
+in green rows whose revision column says so, and a small bar marks the steps whose removal
+changed the student's answer (the intra-uncertainty). Bottom: the histogram of the round's
+scores, the selected items' scores marked. Reads ``engine.paradigms.elad.history``; imports no torch.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from engine.paradigms.elad.history import (
 )
 from engine.store import Store
 from gui.run_picker import RunPicker, with_empty_state
+from gui.theme import style_plots
 
 RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
         "WHERE r.paradigm = 'elad' AND t.stage = 'rounds' AND t.role = 'selection' "
@@ -75,15 +76,16 @@ def revision_html(rev: Revision) -> str:
             + (f" &nbsp; <i style='color:#e03131'>{html.escape(rev.flag)}</i>" if rev.flag
                else "")
             + "<br><small>intra: an orange bar marks a step whose removal changed the "
-              "student's answer; green rows are the correct prefix, kept once</small>")
-    rows = ["<tr><th width=40>step</th><th>student</th><th>teacher</th><th>intra</th>"
+              "student's answer; green rows are the correct prefix, kept as written</small>")
+    rows = ["<tr><th width=40>step</th><th>student</th><th>teacher's check</th><th>intra</th>"
             "<th>revision</th></tr>"]
     for row in rev.rows:
         student = html.escape(row.student or "")
-        if row.kept:  # the correct prefix: once, across both columns
+        if row.kept:  # the correct prefix: once, the revision keeps it as written
             rows.append(f"<tr style='background-color:{KEPT}'><td>{row.number}</td>"
-                        f"<td colspan=4>{student} &nbsp; {_badge(row.verdict)} "
-                        f"<small>(kept)</small>&nbsp;{_bar(row.changed_answer)}</td></tr>")
+                        f"<td>{student}</td><td>{_badge(row.verdict)}</td>"
+                        f"<td>{_bar(row.changed_answer)}</td>"
+                        "<td><small>kept as the student wrote it</small></td></tr>")
             continue
         shade = f" style='background-color:{FIRST_NO}'" if row.number == rev.first_no else ""
         rows.append(f"<tr{shade}><td>{row.number}</td><td>{student}</td>"
@@ -110,6 +112,10 @@ def histogram(scores: list[float], bins: int = 12) -> tuple[list[float], list[in
     return [lo + i * width for i in range(bins + 1)], counts
 
 
+def _calls(n: float) -> str:
+    return f"{n:.0f} call" + ("" if round(n) == 1 else "s")
+
+
 def summary_text(s: RoundSummary) -> str:
     m = s.metrics
     acc = m.get("accuracy")
@@ -119,9 +125,9 @@ def summary_text(s: RoundSummary) -> str:
                      f"{m.get('accuracy_ci_high', 0):.3f})")
     if "teacher_tokens_yes" in m:
         parts.append(f"teacher tokens: {m['teacher_tokens_yes']:.0f} Yes/No "
-                     f"({m.get('teacher_calls_yes', 0):.0f} calls), "
+                     f"({_calls(m.get('teacher_calls_yes', 0))}), "
                      f"{m.get('teacher_tokens_rewrite', 0):.0f} rewrites "
-                     f"({m.get('teacher_calls_rewrite', 0):.0f} calls)")
+                     f"({_calls(m.get('teacher_calls_rewrite', 0))})")
     if "compute_tokens_total" in m:
         parts.append(f"compute so far {m['compute_tokens_total']:.0f} tokens")
     return "; ".join(parts)
@@ -142,7 +148,8 @@ class EladView(QWidget):
         self.rounds, self.items = QComboBox(), QComboBox()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.chain = QTextBrowser()
+        self.chain = QTextBrowser()  # the table's cells wrap: no sideways scrolling needed
+        self.chain.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.plot = pg.PlotWidget(title="scores of the round's candidates (selected: red)")
         self.plot.setMinimumHeight(170)
         self.plot.setLabel("bottom", "score the selection used")
@@ -195,7 +202,11 @@ class EladView(QWidget):
         self.points: list[Point] = []
         self.rounds.currentIndexChanged.connect(self._round)
         self.items.currentIndexChanged.connect(self._item)
+        self.retheme()
         self.reload(run_id)
+
+    def retheme(self) -> None:
+        style_plots(self.plot, self.curve)
 
     def reload(self, prefer: int | None = None) -> None:
         """List the ELAD runs again (``prefer``: the run to show if it has a round)."""
@@ -231,6 +242,8 @@ class EladView(QWidget):
         if not self.points:
             return
         xs = [float(getattr(p, key)) for p in self.points]
+        rounds = [[(x, str(int(x))) for x in xs]] if key == "round" else None
+        self.curve.getAxis("bottom").setTicks(rounds)  # whole rounds, not 0.5
         self.curve.plot(xs, [p.accuracy for p in self.points], pen=pg.mkPen("#1971c2", width=2),
                         symbol="o", symbolSize=7)
         for x, p in zip(xs, self.points, strict=True):
@@ -260,6 +273,8 @@ class EladView(QWidget):
         width = edges[1] - edges[0]
         self.plot.addItem(pg.BarGraphItem(x=[e + width / 2 for e in edges[:-1]], height=counts,
                                           width=width * 0.9, brush="#a5d8ff"))
+        step = max(1, -(-max(counts) // 5))  # whole items, at most ~6 ticks
+        self.plot.getAxis("left").setTicks([[(k, str(k)) for k in range(0, max(counts) + 1, step)]])
         chosen = [s.scores[i] for i in s.selected if i in s.scores]
         if chosen:  # items with equal scores are stacked, so each selected one shows
             ys = [0.25 * chosen[:k].count(v) for k, v in enumerate(chosen)]

@@ -44,6 +44,7 @@ from engine.paradigms.lema.rows import as_chain
 from engine.store import Store, traces
 from engine.store.db import from_json
 from gui.run_picker import RunPicker
+from gui.theme import style_plots
 
 COLUMNS = ("trace", "item", "step", "status", "explanation / reason")
 RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
@@ -150,12 +151,12 @@ class MistakesView(QWidget):
         self.table.itemSelectionChanged.connect(self._selected)
         self.detail = CorrectionView()
         self.plot = pg.PlotWidget(title="ΔPPL = PPL(wrong) - PPL(corrected), per item")
-        self.plot.setBackground("w")
         self.plot.setLabel("bottom", "ΔPPL before training")
         self.plot.setLabel("left", "ΔPPL after training")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMinimumHeight(200)
         self.summary = QLabel()
+        self.retheme()
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Run:"))
         bar.addWidget(self.run_box, 1)
@@ -178,6 +179,9 @@ class MistakesView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(split, 1)
         self.reload()
+
+    def retheme(self) -> None:
+        style_plots(self.plot)
 
     def reload(self, prefer: int | None = None) -> None:
         """List the runs again (``prefer``: the run to show if it has corrections)."""

@@ -32,6 +32,7 @@ from engine.paradigms.reer.history import History, Version, search_history, sear
 from engine.paradigms.reer.leakage import Span
 from engine.store import Store
 from gui.run_picker import RunPicker, with_empty_state
+from gui.theme import style_plots
 
 RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
         "WHERE r.paradigm = 'reer' AND t.stage = 'search' AND t.role = 'z-star' "
@@ -97,12 +98,13 @@ class ReerSearchView(QWidget):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.versions = QSplitter(Qt.Orientation.Horizontal)
-        self.plot = pg.PlotWidget(title="score per iteration (lower: the answer more "
-                                        "predictable)")
+        self.plot = pg.PlotWidget(title="score per iteration: line = best so far, x = each "
+                                        "candidate (lower: the answer more predictable)")
         self.plot.setMinimumHeight(160)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
-        self.plot.setLabel("bottom", "segment edited")
+        self.plot.setLabel("bottom", "iteration: the segment it edited (z0: before the search)")
         self.plot.setLabel("left", "score")
+        self.retheme()
         self.z_text, self.y_text = QTextBrowser(), QTextBrowser()
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Run:"))
@@ -156,6 +158,9 @@ class ReerSearchView(QWidget):
         self.items.blockSignals(False)
         self._show()
 
+    def retheme(self) -> None:
+        style_plots(self.plot)
+
     def _show(self) -> None:
         item_id = self.items.currentData()
         self.history = None
@@ -182,13 +187,15 @@ class ReerSearchView(QWidget):
         dots = [(float(i.segment + 1), s) for i in h.iterations for s in i.candidates]
         if dots:
             self.plot.plot([x for x, _ in dots], [y for _, y in dots], pen=None, symbol="x",
-                           symbolSize=7, symbolPen="#868e96")
+                           symbolSize=8, symbolPen=pg.mkPen("#e8590c", width=2))
+        self.plot.getAxis("bottom").setTicks(
+            [[(x, "z0" if x == 0 else f"segment {int(x)}") for x in sorted(set(xs))]])
         z_spans, y_spans = leak_spans(h.spans)
         self.z_text.setHtml(highlighted(h.z_star, z_spans))
         self.y_text.setHtml(highlighted(h.answer, y_spans))
         longest = h.spans[0].words if h.spans else 0
         self.summary.setText(f"{len(h.versions) - 1} accepted edit(s) in {len(h.iterations)} "
-                             f"iteration(s); score {h.versions[0].score:.3f} -> "
+                             f"iteration(s); score {h.versions[0].score:.3f} → "
                              f"{h.versions[-1].score:.3f}; {len(h.spans)} copied run(s), "
                              f"longest {longest} words")
 

@@ -41,9 +41,11 @@ def add_elad_run(db: Path, n: int = 4, name: str = "elad-gui") -> int:
                                                    "selected": ids[-2:], "scores": scores})
             for item_id, first_no in ((ids[-1], 2), (ids[-2], None)):
                 _revision(store, run.id, r, item_id, first_no)
-            for metric, value in (("accuracy", 0.3 * r), ("accuracy_ci_low", 0.1),
-                                  ("accuracy_ci_high", 0.5), ("teacher_tokens_yes", 500.0 * r),
+            for metric, value in (("accuracy", 0.3 * r), ("accuracy_ci_low", 0.3 * r - 0.2),
+                                  ("accuracy_ci_high", 0.3 * r + 0.2),
+                                  ("teacher_tokens_yes", 500.0 * r), ("teacher_calls_yes", 4.0),
                                   ("teacher_tokens_rewrite", 300.0),
+                                  ("teacher_calls_rewrite", 1.0),
                                   ("teacher_tokens_total", 800.0 + 500 * (r - 1))):
                 runs.add_metric(store, run.id, metric, value, step=r, stage="rounds")
         runs.add_metric(store, run.id, "accuracy_base", 0.05, stage="baseline")

@@ -40,7 +40,7 @@ def test_history_aligns_steps_with_verdicts_prefix_and_intra(tmp_path):
     assert accepted.kind == "accepted" and all(r.kept for r in accepted.rows)
     assert [(p.round, p.accuracy) for p in curve] == [(0, 0.05), (1, pytest.approx(0.3)),
                                                       (2, pytest.approx(0.6))]
-    assert curve[2].teacher_tokens == 1300.0 and curve[1].low == 0.1
+    assert curve[2].teacher_tokens == 1300.0 and curve[1].low == pytest.approx(0.1)
 
 
 def test_elad_view_shows_rounds_badges_and_histogram(qtbot, tmp_path):
