@@ -38,7 +38,7 @@ from engine.paradigms.elad.history import (
     round_summary,
 )
 from engine.store import Store
-from gui.run_picker import RunPicker, with_empty_state
+from gui.run_picker import RunPage, RunPicker
 from gui.theme import style_plots
 
 RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
@@ -133,18 +133,15 @@ def summary_text(s: RoundSummary) -> str:
     return "; ".join(parts)
 
 
-class EladView(QWidget):
+class EladView(RunPage):
     """The "Rounds" page: pick an ELAD run, one of its rounds and a revised item."""
 
     def __init__(self, db_path: Path, run_id: int | None = None,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.db_path = db_path
-        self.run_id: int | None = None
-        self.run_box = RunPicker(RUNS, ("round", "rounds"),
-                                 "ELAD run (those with a finished round)",
-                                 "No ELAD run with a finished round in this project")
-        self.run_box.currentIndexChanged.connect(self._load)
+        super().__init__(db_path, RunPicker(RUNS, ("round", "rounds"),
+                                            "ELAD run (those with a finished round)",
+                                            "No ELAD run with a finished round in this project"),
+                         parent)
         self.rounds, self.items = QComboBox(), QComboBox()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -164,9 +161,6 @@ class EladView(QWidget):
                            ("total compute tokens so far", "compute_tokens")):
             self.axis.addItem(label, key)
         self.axis.currentIndexChanged.connect(self._curve)
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Run:"))
-        bar.addWidget(self.run_box, 1)
         top = QHBoxLayout()
         top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(QLabel("Round:"))
@@ -194,10 +188,7 @@ class EladView(QWidget):
         column.addLayout(top)
         column.addWidget(self.summary)
         column.addWidget(split, 1)
-        self.pages = with_empty_state(body, EMPTY)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.pages, 1)
+        self.place(body, EMPTY)
         self.revs: list[Revision] = []
         self.points: list[Point] = []
         self.rounds.currentIndexChanged.connect(self._round)
@@ -208,15 +199,7 @@ class EladView(QWidget):
     def retheme(self) -> None:
         style_plots(self.plot, self.curve)
 
-    def reload(self, prefer: int | None = None) -> None:
-        """List the ELAD runs again (``prefer``: the run to show if it has a round)."""
-        with Store(self.db_path, readonly=True) as store:
-            self.run_box.refill(store, prefer)
-        self._load()
-
-    def _load(self) -> None:
-        self.run_id = self.run_box.run_id()
-        self.pages.setCurrentIndex(0 if self.run_id is not None else 1)
+    def load(self) -> None:
         self.points, self.revs = [], []
         self.rounds.blockSignals(True)
         self.rounds.clear()

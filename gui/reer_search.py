@@ -20,7 +20,6 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
-    QHBoxLayout,
     QLabel,
     QSplitter,
     QTextBrowser,
@@ -31,7 +30,7 @@ from PySide6.QtWidgets import (
 from engine.paradigms.reer.history import History, Version, search_history, searched_items
 from engine.paradigms.reer.leakage import Span
 from engine.store import Store
-from gui.run_picker import RunPicker, with_empty_state
+from gui.run_picker import RunPage, RunPicker
 from gui.theme import style_plots
 
 RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
@@ -82,18 +81,15 @@ def leak_spans(spans: list[Span]) -> tuple[list[tuple[int, int]], list[tuple[int
     return [(s.z_start, s.z_end) for s in spans], [(s.y_start, s.y_end) for s in spans]
 
 
-class ReerSearchView(QWidget):
+class ReerSearchView(RunPage):
     """The "Search" page: pick a REER run and one of its items; see its search and its leaks."""
 
     def __init__(self, db_path: Path, run_id: int | None = None,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.db_path = db_path
-        self.run_id: int | None = None
-        self.run_box = RunPicker(RUNS, ("item searched", "items searched"),
-                                 "REER run (those with a finished search)",
-                                 "No REER run with a searched item in this project")
-        self.run_box.currentIndexChanged.connect(self._load)
+        super().__init__(db_path, RunPicker(RUNS, ("item searched", "items searched"),
+                                            "REER run (those with a finished search)",
+                                            "No REER run with a searched item in this project"),
+                         parent)
         self.items = QComboBox()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
@@ -106,11 +102,8 @@ class ReerSearchView(QWidget):
         self.plot.setLabel("left", "score")
         self.retheme()
         self.z_text, self.y_text = QTextBrowser(), QTextBrowser()
-        bar = QHBoxLayout()
-        bar.addWidget(QLabel("Run:"))
-        bar.addWidget(self.run_box, 1)
-        bar.addWidget(QLabel("Item:"))
-        bar.addWidget(self.items, 1)
+        self.bar.addWidget(QLabel("Item:"))
+        self.bar.addWidget(self.items, 1)
         leaks = QSplitter(Qt.Orientation.Horizontal)
         for title, view in (("z* (copied runs marked)", self.z_text),
                             ("reference answer y", self.y_text)):
@@ -130,23 +123,12 @@ class ReerSearchView(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.addWidget(self.summary)
         column.addWidget(split, 1)
-        self.pages = with_empty_state(body, EMPTY)
-        layout = QVBoxLayout(self)
-        layout.addLayout(bar)
-        layout.addWidget(self.pages, 1)
+        self.place(body, EMPTY)
         self.history: History | None = None
         self.items.currentIndexChanged.connect(self._show)
         self.reload(run_id)
 
-    def reload(self, prefer: int | None = None) -> None:
-        """List the REER runs again (``prefer``: the run to show if it has searched items)."""
-        with Store(self.db_path, readonly=True) as store:
-            self.run_box.refill(store, prefer)
-        self._load()
-
-    def _load(self) -> None:
-        self.run_id = self.run_box.run_id()
-        self.pages.setCurrentIndex(0 if self.run_id is not None else 1)
+    def load(self) -> None:
         found: list[tuple[int, float]] = []
         if self.run_id is not None:
             with Store(self.db_path, readonly=True) as store:

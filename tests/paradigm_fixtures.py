@@ -34,13 +34,13 @@ def count(db_path: Path, sql: str, *args: object) -> int:
     return int(row[0]) if row else 0
 
 
-def run_and_kill(argv: list[str], db_path: Path, ready: Ready, log: Path,
-                 deadline_s: float = 600) -> None:
+def run_and_kill(argv: list[str], db_path: Path, ready: Ready, log: Path, deadline_s: float = 600) -> None:
     """Start ``python argv`` (a `distillab run` of the recipe on ``db_path``) and kill -9 it
     as soon as ``ready`` holds; fail if it ends first or never gets there."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, *argv], env=env, cwd=ROOT, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [sys.executable, *argv], env=env, cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT
+    )
     files = db_path.parent / f"{db_path.stem}-files"
     try:
         deadline = time.monotonic() + deadline_s

@@ -21,6 +21,8 @@ from engine.store import Store, runs
 from gui.sample_paradigms import FIXED
 from gui.sample_paradigms import add_elad_run as make_run
 
+from .conftest import assert_empty_page, open_page
+
 pytestmark = pytest.mark.gui
 
 def test_history_aligns_steps_with_verdicts_prefix_and_intra(tmp_path):
@@ -79,29 +81,18 @@ def test_elad_view_shows_rounds_badges_and_histogram(qtbot, tmp_path):
 
 def test_rounds_page_shows_the_elad_run_picked_on_runs_or_says_how_to_get_one(
         qtbot, tmp_path, no_leaked_supervisors):
-    from gui.app import MainWindow
-
     db = tmp_path / "p.db"
-    empty = MainWindow(db)  # a new project: no ELAD run yet
-    qtbot.addWidget(empty)
-    empty.show()
-    empty.show_page("Rounds")
-    view = empty.rounds_view
-    assert empty.stack.currentWidget() is view and empty.nav.currentItem().text() == "Rounds"
-    assert view.run_box.count() == 0 and view.run_id is None and view.pages.currentIndex() == 1
-    note = view.pages.currentWidget().text()
-    assert "No ELAD run with a finished round" in note and "distillab demo elad" in note
-    assert view.run_box.placeholderText().startswith("No ELAD run")
+    empty = open_page(qtbot, db, "Rounds")  # a new project: no ELAD run yet
+    assert empty.stack.currentWidget() is empty.rounds_view
+    assert_empty_page(empty, "Rounds", "No ELAD run with a finished round", "distillab demo elad")
+    assert empty.rounds_view.run_box.placeholderText().startswith("No ELAD run")
     empty.close()
 
     first, second = make_run(db, name="first"), make_run(db, name="second")
     with Store(db) as store:
         other = runs.create_run(store, name="not-elad", paradigm="cot", recipe_yaml="x: 1",
                                 seed=0, stage_names=["teacher"]).id
-    window = MainWindow(db)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
+    window = open_page(qtbot, db, "Runs")
     view = window.rounds_view
     window.monitor_view.show_run(first)  # picked on Runs: the Rounds page opens on it
     window.show_page("Rounds")

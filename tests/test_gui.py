@@ -460,7 +460,8 @@ def test_gui_modules_import_no_model_library():
     modules = ["gui.app", "gui.setup_view", "gui.setup_data", "gui.monitor_view",
                "gui.traces_view", "gui.step_compare", "gui.compare_view", "gui.settings",
                "gui.hooks", "gui.engine_thread", "gui.forms", "gui.theme", "gui.sample_data",
-               "gui.cockpit", "gui.playground_view", "engine.browse", "engine.playground",
+               "gui.cockpit", "gui.playground_view", "gui.elad_view", "gui.reer_search",
+               "gui.run_picker", "gui.sample_paradigms", "engine.browse", "engine.playground",
                "engine.probe", "engine.curves", "engine.sysstats"]
     loaded = _loaded_after("\n".join(f"import {m}" for m in modules))
     heavy = {"torch", "transformers", "peft", "trl", "bitsandbytes", "llama_cpp", "datasets"}

@@ -15,6 +15,8 @@ from engine.store import Store
 from gui.sample_paradigms import NEW, Y
 from gui.sample_paradigms import add_reer_search as make_search
 
+from .conftest import assert_empty_page, open_page
+
 pytestmark = pytest.mark.gui
 
 def test_history_reads_versions_iterations_and_leaks(tmp_path):
@@ -59,30 +61,19 @@ def test_search_view_shows_versions_bars_plot_and_copied_runs(qtbot, tmp_path):
 
 def test_search_page_shows_the_reer_run_picked_on_runs_or_says_how_to_get_one(
         qtbot, tmp_path, no_leaked_supervisors):
-    from gui.app import MainWindow
     from gui.reer_search import EDITED
 
     db = tmp_path / "p.db"
-    empty = MainWindow(db)  # a new project: no REER search yet
-    qtbot.addWidget(empty)
-    empty.show()
-    empty.show_page("Search")
-    view = empty.search_view
-    assert empty.stack.currentWidget() is view and empty.nav.currentItem().text() == "Search"
-    assert view.run_box.count() == 0 and view.items.count() == 0 and view.history is None
-    assert view.pages.currentIndex() == 1
-    note = view.pages.currentWidget().text()
-    assert "No REER run with a searched item" in note and "distillab demo reer" in note
+    empty = open_page(qtbot, db, "Search")  # a new project: no REER search yet
+    assert empty.stack.currentWidget() is empty.search_view
+    assert_empty_page(empty, "Search", "No REER run with a searched item", "distillab demo reer")
+    assert empty.search_view.items.count() == 0 and empty.search_view.history is None
     empty.close()
 
     first, _ = make_search(db, name="first")
     second, _ = make_search(db, name="second")
-    window = MainWindow(db)
-    qtbot.addWidget(window)
-    window.resize(1400, 900)
-    window.show()
+    window = open_page(qtbot, db, "Search")  # Runs opens on the newest run: shown here too
     view = window.search_view
-    window.show_page("Search")  # nothing picked on Runs' side that is REER: the newest
     assert view.run_id == second and view.pages.currentIndex() == 0
     assert view.run_box.currentText() == f"run {second} · second · 1 item searched"
     window.show_page("Runs")
