@@ -64,14 +64,14 @@ class RunPicker(QComboBox):
             with Store(source, readonly=True) as store:
                 return self.refill(store, prefer)
         store = source
-        keep = prefer if prefer is not None and self.findData(prefer) >= 0 else self.run_id()
+        before = self.run_id()
         self.blockSignals(True)
         self.clear()
         for run_id, name, n in store.query(self.query):
             noun = self.nouns[0] if n == 1 else self.nouns[1]
             self.addItem(f"run {run_id} · {name} · {n} {noun}", int(run_id))
-        at = self.findData(keep) if keep is not None else -1
-        self.setCurrentIndex(at if at >= 0 else 0 if self.count() else -1)
+        listed = [self.findData(r) for r in (prefer, before) if r is not None]
+        self.setCurrentIndex(next((i for i in listed if i >= 0), 0 if self.count() else -1))
         self.blockSignals(False)
         if self.pages is not None:
             self.pages.setCurrentIndex(0 if self.count() else 1)

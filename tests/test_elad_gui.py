@@ -110,6 +110,15 @@ def test_rounds_page_shows_the_elad_run_picked_on_runs_or_says_how_to_get_one(
     view.run_box.setCurrentIndex(0)  # the picker itself
     assert view.run_id == second and view.rounds.count() == 2
     assert view.rounds.currentText() == "round 1" and view.items.count() == 2
+    window.show_page("Runs")
+    third = make_run(db, name="third")  # a run that ends while the window is open
+    window.monitor_view.refresh()
+    window.monitor_view.show_run(third)
+    window.show_page("Rounds")
+    assert view.run_box.count() == 3 and view.run_id == third
+    window.show_page("Runs")
+    window.show_page("Rounds")  # Runs still has the third picked
+    assert view.run_id == third
     shots = Path(os.environ.get("DISTILLAB_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     image = window.grab()
