@@ -43,7 +43,7 @@ def no_leaked_supervisors():
     assert not leaked, f"{len(leaked)} engine thread(s) still running after the test"
 
 
-def open_page(qtbot, db: Path, page: str):  # type: ignore[no-untyped-def]
+def open_page(qtbot, db: Path, page: str):
     """The app's main window on ``db`` (1400x900), shown on ``page``; closed with the test."""
     from gui.app import MainWindow
 
@@ -56,7 +56,7 @@ def open_page(qtbot, db: Path, page: str):  # type: ignore[no-untyped-def]
     return window
 
 
-def assert_empty_page(window, page: str, *words: str) -> None:  # type: ignore[no-untyped-def]
+def assert_empty_page(window, page: str, *words: str) -> None:
     """``page`` shows no run, its picker is empty and its note has ``words``."""
     view = window.stack.currentWidget()
     assert window.nav.currentItem().text() == page
