@@ -21,8 +21,8 @@ from engine.store import Store, runs, traces
 from engine.teacher.budget import raise_budget
 from engine.validate import load_recipe
 
-from .elad_fixtures import count, patch_explore, write_recipe
-from .paradigm_fixtures import run_and_kill
+from .elad_fixtures import patch_explore, write_recipe
+from .paradigm_fixtures import count, run_and_kill
 from .tiny_model import ensure_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]

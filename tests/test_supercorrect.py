@@ -22,8 +22,8 @@ from engine.paradigms import PARADIGMS
 from engine.paradigms.supercorrect import formats as F
 from engine.store import Store, runs, traces
 
-from .paradigm_fixtures import run_and_kill
-from .supercorrect_fixtures import count, with_scripted_solve, write_recipe
+from .paradigm_fixtures import count, run_and_kill
+from .supercorrect_fixtures import with_scripted_solve, write_recipe
 from .tiny_model import ensure_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
