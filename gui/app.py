@@ -1,5 +1,6 @@
 """The desktop app's main window: one project (a database file) at a time, navigation
-between Setup, Runs, Traces, Compare, Studies and Settings, a status bar with the running job,
+between Setup, Runs, Traces, Compare, Studies, the paradigm pages (Pairs: SuperCorrect,
+Mistakes: LEMA, Rounds: ELAD, Search: REER), Playground and Settings, a status bar with the running job,
 and the engine thread that runs jobs in a worker process.
 
 It imports no model library: jobs run in a worker process (engine.jobs), supervised by
@@ -37,10 +38,12 @@ from engine.store import Store
 from gui import handover
 from gui import settings as app_settings
 from gui.compare_view import CompareView
+from gui.elad_view import EladView
 from gui.engine_thread import JobSupervisor
 from gui.lema_view import MistakesView
 from gui.monitor_view import MonitorView
 from gui.playground_view import PlaygroundView
+from gui.reer_search import ReerSearchView
 from gui.settings import SettingsView
 from gui.setup_view import SetupView
 from gui.studies_view import StudiesView
@@ -51,7 +54,8 @@ from gui.traces_view import TracesView
 # the answers of the leave dialog
 KEEP, CANCEL, STAY = "keep", "cancel", "stay"
 BACKGROUND_POLL_MS = 1000  # how often the Runs view re-reads a job running in the background
-PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Playground", "Settings")
+PAGES = ("Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Rounds", "Search",
+         "Playground", "Settings")
 ABOUT = """<h3>Distillab</h3>
 <p>A desktop lab for reasoning-distillation experiments: teacher traces, QLoRA students,
 step-level comparison, all in one SQLite file per project.</p>
@@ -124,9 +128,11 @@ class MainWindow(QMainWindow):
         self.pairs_view = PairsView(db_path)
         self.playground_view = PlaygroundView(db_path)
         self.mistakes_view = MistakesView(db_path)
+        self.rounds_view = EladView(db_path)
+        self.search_view = ReerSearchView(db_path)
         for view in (self.setup_view, self.monitor_view, self.traces_view, self.compare_view,
-                     self.studies_view, self.pairs_view, self.mistakes_view,
-                     self.playground_view, self.settings_view):
+                     self.studies_view, self.pairs_view, self.mistakes_view, self.rounds_view,
+                     self.search_view, self.playground_view, self.settings_view):
             self.stack.addWidget(view)
         self.studies_view.item_requested.connect(self.open_item_traces)
         self.pairs_view.item_requested.connect(self.open_item_traces)
@@ -219,12 +225,12 @@ class MainWindow(QMainWindow):
         if name == "Compare" and self._stale["Compare"]:
             self._stale["Compare"] = False
             self.compare_view.refresh()
-        if name == "Pairs":
-            self.pairs_view.reload()
+        paradigm_pages = {"Pairs": self.pairs_view, "Mistakes": self.mistakes_view,
+                          "Rounds": self.rounds_view, "Search": self.search_view}
+        if name in paradigm_pages:  # the run picked on Runs, if it is one the page shows
+            paradigm_pages[name].reload(self.monitor_view.run_id)
         if name == "Playground":
             self.playground_view.refresh()
-        if name == "Mistakes":
-            self.mistakes_view.reload()
         if name == "Studies" and self._stale["Studies"]:
             self._stale["Studies"] = False
             self.studies_view.refresh()
@@ -250,6 +256,8 @@ class MainWindow(QMainWindow):
         self.monitor_view.retheme()
         self.compare_view.retheme()
         self.studies_view.retheme()
+        for view in (self.mistakes_view, self.rounds_view, self.search_view):
+            view.retheme()
         self.traces_view.steps._render()
 
     # -- jobs ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 from engine import browse, metric_table
 from engine.store import Store, runs
 from gui.monitor_view import PLOT_COLOURS
-from gui.theme import colours
+from gui.theme import colours, style_plots
 
 
 class CompareView(QWidget):
@@ -117,12 +117,7 @@ class CompareView(QWidget):
         self.refresh()
 
     def retheme(self) -> None:
-        c = colours()
-        for plot in (self.plot_k, self.plot_tokens):
-            plot.setBackground(c.base)
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).setTextPen(c.text)
-                plot.getAxis(axis).setPen(c.muted)
+        style_plots(self.plot_k, self.plot_tokens)
 
     def refresh(self) -> None:
         ticked = set(self.ticked())

@@ -1,12 +1,13 @@
-"""ELAD: one round's selection and one item's revision, in one widget.
+"""ELAD's page ("Rounds"): one round's selection and one item's revision, in one widget.
 
-Top: a round picker, the round's accuracy with its 95% CI and the teacher's tokens (Yes/No
+Top: a run picker (the project's ELAD runs with a finished round; with none, a note saying
+how to get one), a round picker, the round's accuracy with its 95% CI and the teacher's tokens (Yes/No
 calls and rewrites apart). Middle: a revised item's chain, the student's steps beside the
 teacher's revision, aligned step by step; each student step has the teacher's Yes/No badge,
-the first No is highlighted, the correct prefix (kept as the student wrote it) is shown once
-across both columns, and a small bar marks the steps whose removal changed the student's
-answer (the intra-uncertainty). Bottom: the histogram of the round's scores, the selected
-items' scores marked. Reads ``engine.paradigms.elad.history``; imports no torch.
+the first No is highlighted, the correct prefix (kept as the student wrote it) is shown once,
+in green rows whose revision column says so, and a small bar marks the steps whose removal
+changed the student's answer (the intra-uncertainty). Bottom: the histogram of the round's
+scores, the selected items' scores marked. Reads ``engine.paradigms.elad.history``; imports no torch.
 """
 
 from __future__ import annotations
@@ -37,7 +38,17 @@ from engine.paradigms.elad.history import (
     round_summary,
 )
 from engine.store import Store
+from gui.run_picker import RunPage, RunPicker
+from gui.theme import style_plots
 
+RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
+        "WHERE r.paradigm = 'elad' AND t.stage = 'rounds' AND t.role = 'selection' "
+        "GROUP BY r.id ORDER BY r.id DESC")
+EMPTY = ("<b>No ELAD run with a finished round in this project.</b><br><br>This page shows an "
+         "ELAD run round by round: the student's chain beside the teacher's revision, the "
+         "Yes/No of each step, the score histogram and the accuracy curve.<br>Start one on "
+         "<i>Setup</i> (paradigm <i>elad</i>) or run <code>distillab demo elad</code>; its rounds "
+         "show here once the first one has chosen its items.")
 FIRST_NO = "#ffe3e3"
 KEPT = "#ebfbee"
 BADGES = {"correct": ("Yes", "#2f9e44"), "wrong": ("No", "#e03131"),
@@ -65,15 +76,16 @@ def revision_html(rev: Revision) -> str:
             + (f" &nbsp; <i style='color:#e03131'>{html.escape(rev.flag)}</i>" if rev.flag
                else "")
             + "<br><small>intra: an orange bar marks a step whose removal changed the "
-              "student's answer; green rows are the correct prefix, kept once</small>")
-    rows = ["<tr><th width=40>step</th><th>student</th><th>teacher</th><th>intra</th>"
+              "student's answer; green rows are the correct prefix, kept as written</small>")
+    rows = ["<tr><th width=40>step</th><th>student</th><th>teacher's check</th><th>intra</th>"
             "<th>revision</th></tr>"]
     for row in rev.rows:
         student = html.escape(row.student or "")
-        if row.kept:  # the correct prefix: once, across both columns
+        if row.kept:  # the correct prefix: once, the revision keeps it as written
             rows.append(f"<tr style='background-color:{KEPT}'><td>{row.number}</td>"
-                        f"<td colspan=4>{student} &nbsp; {_badge(row.verdict)} "
-                        f"<small>(kept)</small>&nbsp;{_bar(row.changed_answer)}</td></tr>")
+                        f"<td>{student}</td><td>{_badge(row.verdict)}</td>"
+                        f"<td>{_bar(row.changed_answer)}</td>"
+                        "<td><small>kept as the student wrote it</small></td></tr>")
             continue
         shade = f" style='background-color:{FIRST_NO}'" if row.number == rev.first_no else ""
         rows.append(f"<tr{shade}><td>{row.number}</td><td>{student}</td>"
@@ -100,6 +112,10 @@ def histogram(scores: list[float], bins: int = 12) -> tuple[list[float], list[in
     return [lo + i * width for i in range(bins + 1)], counts
 
 
+def _calls(n: float) -> str:
+    return f"{n:.0f} call" + ("" if round(n) == 1 else "s")
+
+
 def summary_text(s: RoundSummary) -> str:
     m = s.metrics
     acc = m.get("accuracy")
@@ -109,24 +125,28 @@ def summary_text(s: RoundSummary) -> str:
                      f"{m.get('accuracy_ci_high', 0):.3f})")
     if "teacher_tokens_yes" in m:
         parts.append(f"teacher tokens: {m['teacher_tokens_yes']:.0f} Yes/No "
-                     f"({m.get('teacher_calls_yes', 0):.0f} calls), "
+                     f"({_calls(m.get('teacher_calls_yes', 0))}), "
                      f"{m.get('teacher_tokens_rewrite', 0):.0f} rewrites "
-                     f"({m.get('teacher_calls_rewrite', 0):.0f} calls)")
+                     f"({_calls(m.get('teacher_calls_rewrite', 0))})")
     if "compute_tokens_total" in m:
         parts.append(f"compute so far {m['compute_tokens_total']:.0f} tokens")
     return "; ".join(parts)
 
 
-class EladView(QWidget):
-    """Pick a round and a revised item of an ELAD run."""
+class EladView(RunPage):
+    """The "Rounds" page: pick an ELAD run, one of its rounds and a revised item."""
 
-    def __init__(self, db_path: Path, run_id: int, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.db_path, self.run_id = db_path, run_id
+    def __init__(self, db_path: Path, run_id: int | None = None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(db_path, RunPicker(RUNS, ("round", "rounds"),
+                                            "ELAD run (those with a finished round)",
+                                            "No ELAD run with a finished round in this project"),
+                         parent)
         self.rounds, self.items = QComboBox(), QComboBox()
         self.summary = QLabel()
         self.summary.setWordWrap(True)
-        self.chain = QTextBrowser()
+        self.chain = QTextBrowser()  # the table's cells wrap: no sideways scrolling needed
+        self.chain.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.plot = pg.PlotWidget(title="scores of the round's candidates (selected: red)")
         self.plot.setMinimumHeight(170)
         self.plot.setLabel("bottom", "score the selection used")
@@ -142,6 +162,7 @@ class EladView(QWidget):
             self.axis.addItem(label, key)
         self.axis.currentIndexChanged.connect(self._curve)
         top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
         top.addWidget(QLabel("Round:"))
         top.addWidget(self.rounds)
         top.addWidget(QLabel("Revised item:"))
@@ -157,24 +178,44 @@ class EladView(QWidget):
         lay.addLayout(row)
         lay.addWidget(self.curve)
         plots.addWidget(box)
-        body = QSplitter(Qt.Orientation.Vertical)
-        body.addWidget(self.chain)
-        body.addWidget(plots)
-        body.setSizes([400, 240])
-        layout = QVBoxLayout(self)
-        layout.addLayout(top)
-        layout.addWidget(self.summary)
-        layout.addWidget(body, 1)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.chain)
+        split.addWidget(plots)
+        split.setSizes([400, 240])
+        body = QWidget()
+        column = QVBoxLayout(body)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addLayout(top)
+        column.addWidget(self.summary)
+        column.addWidget(split, 1)
+        self.place(body, EMPTY)
         self.revs: list[Revision] = []
         self.points: list[Point] = []
-        with Store(db_path) as store:
-            self.points = accuracy_curve(store, run_id)
-            for r in round_numbers(store, run_id):
-                self.rounds.addItem(f"round {r}", r)
         self.rounds.currentIndexChanged.connect(self._round)
         self.items.currentIndexChanged.connect(self._item)
+        self.retheme()
+        self.reload(run_id)
+
+    def retheme(self) -> None:
+        style_plots(self.plot, self.curve)
+
+    def load(self) -> None:
+        self.points, self.revs = [], []
+        self.rounds.blockSignals(True)
+        self.rounds.clear()
+        if self.run_id is not None:
+            with Store(self.db_path, readonly=True) as store:
+                self.points = accuracy_curve(store, self.run_id)
+                for r in round_numbers(store, self.run_id):
+                    self.rounds.addItem(f"round {r}", r)
+        self.rounds.blockSignals(False)
         if self.rounds.count():
             self._round()
+        else:
+            self.summary.clear()
+            self.items.clear()
+            self.chain.clear()
+            self.plot.clear()
         self._curve()
 
     def _curve(self) -> None:
@@ -184,6 +225,8 @@ class EladView(QWidget):
         if not self.points:
             return
         xs = [float(getattr(p, key)) for p in self.points]
+        rounds = [[(x, str(int(x))) for x in xs]] if key == "round" else None
+        self.curve.getAxis("bottom").setTicks(rounds)  # whole rounds, not 0.5
         self.curve.plot(xs, [p.accuracy for p in self.points], pen=pg.mkPen("#1971c2", width=2),
                         symbol="o", symbolSize=7)
         for x, p in zip(xs, self.points, strict=True):
@@ -191,7 +234,9 @@ class EladView(QWidget):
 
     def _round(self) -> None:
         r = int(self.rounds.currentData())
-        with Store(self.db_path) as store:
+        if self.run_id is None:
+            return
+        with Store(self.db_path, readonly=True) as store:
             s = round_summary(store, self.run_id, r)
             self.revs = revisions(store, self.run_id, r)
         if s is None:
@@ -211,6 +256,8 @@ class EladView(QWidget):
         width = edges[1] - edges[0]
         self.plot.addItem(pg.BarGraphItem(x=[e + width / 2 for e in edges[:-1]], height=counts,
                                           width=width * 0.9, brush="#a5d8ff"))
+        step = max(1, -(-max(counts) // 5))  # whole items, at most ~6 ticks
+        self.plot.getAxis("left").setTicks([[(k, str(k)) for k in range(0, max(counts) + 1, step)]])
         chosen = [s.scores[i] for i in s.selected if i in s.scores]
         if chosen:  # items with equal scores are stacked, so each selected one shows
             ys = [0.25 * chosen[:k].count(v) for k, v in enumerate(chosen)]
@@ -223,11 +270,11 @@ class EladView(QWidget):
                            "no revised item in this round")
 
 
-if __name__ == "__main__":  # preview: python -m gui.elad_view DB RUN_ID
+if __name__ == "__main__":  # preview: python -m gui.elad_view DB [RUN_ID]
     from PySide6.QtWidgets import QApplication
 
     app = QApplication(sys.argv)
-    view = EladView(Path(sys.argv[1]), int(sys.argv[2]))
+    view = EladView(Path(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
     view.resize(1200, 850)
     view.show()
     sys.exit(app.exec())

@@ -43,8 +43,12 @@ from engine.paradigms.lema.formats import parse_triplet
 from engine.paradigms.lema.rows import as_chain
 from engine.store import Store, traces
 from engine.store.db import from_json
+from gui.run_picker import RunPicker
+from gui.theme import style_plots
 
 COLUMNS = ("trace", "item", "step", "status", "explanation / reason")
+RUNS = ("SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
+        "WHERE r.paradigm = 'lema' AND t.role = 'corrector' GROUP BY r.id ORDER BY r.id DESC")
 WRONG, RIGHT = QColor("#ffd8d8"), QColor("#dcf5dc")
 
 
@@ -130,8 +134,9 @@ class MistakesView(QWidget):
         self.store = Store(db_path, readonly=True)
         self.all: list[dict[str, Any]] = []
         self.shown: list[dict[str, Any]] = []
-        self.run_box = QComboBox()
-        self.run_box.setToolTip("Run (those that stored LEMA corrections)")
+        self.run_box = RunPicker(RUNS, ("correction", "corrections"),
+                                 "Run (those that stored LEMA corrections)",
+                                 "No LEMA run with corrections in this project")
         self.run_box.currentIndexChanged.connect(self._load)
         self.filter_box = QComboBox()
         self.filter_box.setToolTip("Which corrections to list: kept, or dropped for a reason")
@@ -146,12 +151,12 @@ class MistakesView(QWidget):
         self.table.itemSelectionChanged.connect(self._selected)
         self.detail = CorrectionView()
         self.plot = pg.PlotWidget(title="ΔPPL = PPL(wrong) - PPL(corrected), per item")
-        self.plot.setBackground("w")
         self.plot.setLabel("bottom", "ΔPPL before training")
         self.plot.setLabel("left", "ΔPPL after training")
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMinimumHeight(200)
         self.summary = QLabel()
+        self.retheme()
         bar = QHBoxLayout()
         bar.addWidget(QLabel("Run:"))
         bar.addWidget(self.run_box, 1)
@@ -175,20 +180,17 @@ class MistakesView(QWidget):
         layout.addWidget(split, 1)
         self.reload()
 
-    def reload(self) -> None:
-        self.run_box.blockSignals(True)
-        self.run_box.clear()
-        for run_id, name, n in self.store.query(
-                "SELECT r.id, r.name, COUNT(t.id) FROM runs r JOIN traces t ON t.run_id = r.id "
-                "WHERE r.paradigm = 'lema' AND t.role = 'corrector' GROUP BY r.id "
-                "ORDER BY r.id DESC"):
-            self.run_box.addItem(f"run {run_id} · {name} · {n} corrections", run_id)
-        self.run_box.blockSignals(False)
+    def retheme(self) -> None:
+        style_plots(self.plot)
+
+    def reload(self, prefer: int | None = None) -> None:
+        """List the runs again (``prefer``: the run to show if it has corrections)."""
+        self.run_box.refill(self.store, prefer)
         self._load()
 
     def _load(self) -> None:
-        run_id = self.run_box.currentData()
-        self.all = read_corrections(self.store, int(run_id)) if run_id is not None else []
+        run_id = self.run_box.run_id()
+        self.all = read_corrections(self.store, run_id) if run_id is not None else []
         self._plot()
         self._fill()
 

@@ -49,7 +49,7 @@ from engine import browse, curves, metric_table
 from engine import events as ev
 from engine.store import Store, runs
 from gui.cockpit import CurveControls, ProbeTimeline
-from gui.theme import colours
+from gui.theme import colours, style_plots
 
 RESUMABLE = ("failed", "cancelled", "stopped", "interrupted")
 LOG_LINES = 500
@@ -409,13 +409,7 @@ class MonitorView(QWidget):
 
     # -- plots ---------------------------------------------------------------------------
     def _apply_plot_theme(self) -> None:
-        c = colours()
-        for plot in self.plots.values():
-            plot.setBackground(c.base)
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).setTextPen(c.text)
-                plot.getAxis(axis).setPen(c.muted)
-            plot.getPlotItem().titleLabel.setText(plot.getPlotItem().titleLabel.text, color=c.text)
+        style_plots(*self.plots.values())
 
     def retheme(self) -> None:
         self._apply_plot_theme()

@@ -39,7 +39,7 @@ from engine.studies.analysis import ComparisonResult, StudyAnalysis, analyse, wi
 from engine.studies.spec import AXES
 from gui.monitor_view import PLOT_COLOURS
 from gui.study_matrix import WinLossModel
-from gui.theme import colours
+from gui.theme import colours, style_plots
 
 RESUMABLE = ("interrupted", "cancelled", "failed", "stopped")
 
@@ -199,12 +199,7 @@ class StudiesView(QWidget):
 
     # -- loading -------------------------------------------------------------------------
     def retheme(self) -> None:
-        c = colours()
-        for plot in (self.plot_arms, self.plot_cost):
-            plot.setBackground(c.base)
-            for axis in ("left", "bottom"):
-                plot.getAxis(axis).setTextPen(c.text)
-                plot.getAxis(axis).setPen(c.muted)
+        style_plots(self.plot_arms, self.plot_cost)
 
     def refresh(self) -> None:
         """Re-read the list of studies and the shown study (e.g. after a study job)."""

@@ -23,7 +23,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
-    QComboBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -39,8 +38,11 @@ from PySide6.QtWidgets import (
 
 from engine.paradigms.supercorrect import formats as F
 from engine.store import Store, traces
+from gui.run_picker import RunPicker
 
 COLUMNS = ("pair", "item", "k", "prompt (problem + steps 1..k-1)", "chosen", "rejected")
+RUNS = ("SELECT r.id, r.name, COUNT(p.id) FROM runs r JOIN pairs p ON p.run_id = r.id "
+        "GROUP BY r.id ORDER BY r.id DESC")
 
 
 class Block(QWidget):
@@ -194,8 +196,8 @@ class PairsView(QWidget):
         super().__init__()
         self.store = Store(db_path, readonly=True)
         self.pairs: list[dict[str, Any]] = []
-        self.run_box = QComboBox()
-        self.run_box.setToolTip("Run (those that stored preference pairs)")
+        self.run_box = RunPicker(RUNS, ("pair", "pairs"), "Run (those that stored preference pairs)",
+                                 "No run with preference pairs in this project")
         self.run_box.currentIndexChanged.connect(self._load)
         self.open_button = QPushButton("Open source traces")
         self.open_button.setToolTip("The student's solution, the teacher's correction and the "
@@ -224,19 +226,14 @@ class PairsView(QWidget):
         layout.addWidget(split, 1)
         self.reload()
 
-    def reload(self) -> None:
-        self.run_box.blockSignals(True)
-        self.run_box.clear()
-        for run_id, name, n in self.store.query(
-                "SELECT r.id, r.name, COUNT(p.id) FROM runs r JOIN pairs p ON p.run_id = r.id "
-                "GROUP BY r.id ORDER BY r.id DESC"):
-            self.run_box.addItem(f"run {run_id} · {name} · {n} pairs", run_id)
-        self.run_box.blockSignals(False)
+    def reload(self, prefer: int | None = None) -> None:
+        """List the runs again (``prefer``: the run to show if it has pairs)."""
+        self.run_box.refill(self.store, prefer)
         self._load()
 
     def _load(self) -> None:
-        run_id = self.run_box.currentData()
-        self.pairs = read_pairs(self.store, int(run_id)) if run_id is not None else []
+        run_id = self.run_box.run_id()
+        self.pairs = read_pairs(self.store, run_id) if run_id is not None else []
         self.table.setRowCount(len(self.pairs))
         for row, p in enumerate(self.pairs):
             values = (p["id"], p["item_id"], p["meta"].get("k"), p["prompt"], p["chosen"],

@@ -7,11 +7,15 @@ the views paint themselves (badges, diff marks, bars) come from ``colours()``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QColor, QIcon, QPalette
 from PySide6.QtWidgets import QApplication
 
 from engine.paths import ASSETS_DIR
+
+if TYPE_CHECKING:
+    import pyqtgraph as pg
 
 ICON_PATH = ASSETS_DIR / "icons" / "distillab.svg"
 
@@ -54,6 +58,18 @@ def rgba(hex_colour: str, alpha: float) -> str:
 
 def colours() -> Colours:
     return DARK if _current == "dark" else LIGHT
+
+
+def style_plots(*plots: pg.PlotWidget) -> None:
+    """Plots in the current theme: background, axes, tick labels and title."""
+    c = colours()
+    for plot in plots:
+        plot.setBackground(c.base)
+        for axis in ("left", "bottom"):
+            plot.getAxis(axis).setTextPen(c.text)
+            plot.getAxis(axis).setPen(c.muted)
+        title = plot.getPlotItem().titleLabel
+        title.setText(title.text, color=c.text)
 
 
 def current_theme() -> str:

@@ -43,6 +43,28 @@ def no_leaked_supervisors():
     assert not leaked, f"{len(leaked)} engine thread(s) still running after the test"
 
 
+def open_page(qtbot, db: Path, page: str):
+    """The app's main window on ``db`` (1400x900), shown on ``page``; closed with the test."""
+    from gui.app import MainWindow
+
+    window = MainWindow(db)
+    qtbot.addWidget(window)
+    window.resize(1400, 900)
+    window.show()
+    window.show_page(page)
+    assert window.nav.currentItem().text() == page
+    return window
+
+
+def assert_empty_page(window, page: str, *words: str) -> None:
+    """``page`` shows no run, its picker is empty and its note has ``words``."""
+    view = window.stack.currentWidget()
+    assert window.nav.currentItem().text() == page
+    assert view.run_box.count() == 0 and view.run_id is None and view.pages.currentIndex() == 1
+    note = view.pages.currentWidget().text()
+    assert all(w in note for w in words), note
+
+
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "project.db"

@@ -11,18 +11,14 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from engine.store import Store
+from . import paradigm_fixtures
 
 SHORT = {"short/student.j2": "Solve step by step.\nQuestion: {{ question }}"}
 
 
 def write_recipe(folder: Path, student: Path, **kw: object) -> Path:
-    for name, text in SHORT.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text)
-    path = folder / "elad.yaml"
-    path.write_text(recipe_text(student, **kw))  # type: ignore[arg-type]
-    return path
+    text = recipe_text(student, **kw)  # type: ignore[arg-type]
+    return paradigm_fixtures.write_recipe(folder, "elad.yaml", text, SHORT)
 
 
 def recipe_text(student: Path, *, n: int = 30, rounds: int = 2, budget: int = 3,
@@ -45,12 +41,6 @@ def recipe_text(student: Path, *, n: int = 30, rounds: int = 2, budget: int = 3,
         "           score: {max_new_tokens: 8},\n"
         f"           select: {{method: {method}}}, revise: {{verify: {verify}}},\n"
         "           train: {template: short/student.j2, init: continue}}\n")
-
-
-def count(db_path: Path, sql: str, *args: object) -> int:
-    with Store(db_path) as store:
-        row = store.one(sql, args)
-    return int(row[0]) if row else 0
 
 
 def scripted_chain(data: dict, wrong_at: int | None, seed: int = 0) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.store import Store
+from . import paradigm_fixtures
 
 STAGES = ("template", "hsft", "hsft_eval", "solve", "correct", "pairs", "dpo", "evaluate")
 
@@ -16,12 +16,8 @@ SHORT = {  # the tiny tokenizer spends a token per character or two: short stude
 
 
 def write_recipe(folder: Path, student: Path, **kw: object) -> Path:
-    for name, text in SHORT.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text)
-    path = folder / "sc.yaml"
-    path.write_text(recipe_text(student, **kw))  # type: ignore[arg-type]
-    return path
+    text = recipe_text(student, **kw)  # type: ignore[arg-type]
+    return paradigm_fixtures.write_recipe(folder, "sc.yaml", text, SHORT)
 
 
 def recipe_text(student: Path, *, n: int = 24, latency_s: float = 0.0, extra: str = "") -> str:
@@ -44,12 +40,6 @@ def recipe_text(student: Path, *, n: int = 24, latency_s: float = 0.0, extra: st
         "            self_template: short/self.j2}\n"
         "  dpo: {max_steps: 3, learning_rate: 0.001}\n"
         "  evaluate: {task: gsm8k, batch_size: 8}\n" + extra)
-
-
-def count(db_path: Path, sql: str, *args: object) -> int:
-    with Store(db_path) as store:
-        row = store.one(sql, args)
-    return int(row[0]) if row else 0
 
 
 def scripted_solution(question: str, index: int) -> str:

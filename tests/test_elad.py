@@ -11,11 +11,6 @@ and the per-round costs."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,8 +21,8 @@ from engine.store import Store, runs, traces
 from engine.teacher.budget import raise_budget
 from engine.validate import load_recipe
 
-from .conftest import ROOT
-from .elad_fixtures import count, patch_explore, write_recipe
+from .elad_fixtures import patch_explore, write_recipe
+from .paradigm_fixtures import count, run_and_kill
 from .tiny_model import ensure_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -48,21 +43,8 @@ READY = {
 
 
 def _run_and_kill(recipe: Path, db_path: Path, stage: str, log: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, "run", str(recipe), "--db",
-                             str(db_path)], env=env, cwd=ROOT, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
-    files = db_path.parent / f"{db_path.stem}-files"
-    try:
-        deadline = time.monotonic() + 300
-        while not (db_path.exists() and READY[stage](db_path, files)):
-            assert proc.poll() is None, f"the run ended before the kill:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "the step never got under way"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL
+    run_and_kill(["-c", CHILD, "run", str(recipe), "--db", str(db_path)], db_path,
+                 READY[stage], log, deadline_s=300)
 
 
 def _check_run(store: Store, rounds: int, budget: int, twice_at_most: int = 2) -> None:

@@ -1,7 +1,8 @@
 """The ELAD view: a round picker, the student's chain beside the teacher's revision with
 Yes/No badges, the first No highlighted and the correct prefix once, intra bars, and the
 score histogram with the selected items marked. The run is written as the rounds stage
-writes it (two rounds; engine/paradigms/elad/stages.py)."""
+writes it (two rounds; gui/sample_paradigms.py). The app's "Rounds" page shows it, the run
+picked on Runs first, and says how to get one when the project has none."""
 
 from __future__ import annotations
 
@@ -16,56 +17,13 @@ from engine.paradigms.elad.history import (
     round_numbers,
     round_summary,
 )
-from engine.store import StepIn, Store, items, runs, traces
+from engine.store import Store, runs
+from gui.sample_paradigms import FIXED
+from gui.sample_paradigms import add_elad_run as make_run
+
+from .conftest import assert_empty_page, open_page
 
 pytestmark = pytest.mark.gui
-
-CHAIN = ["Step 1: 3 + 4 = 7.", "Step 2: 7 * 2 = 15.", "Step 3: 15 - 1 = 14."]
-FIXED = ["Step 1: 3 + 4 = 7.", "Step 2: 7 * 2 = 14.", "Step 3: 14 - 1 = 13."]
-
-
-def make_run(db: Path) -> int:
-    with Store(db) as store:
-        ds = items.save_dataset(store, name="lab", source="test", content_hash="h", fields={},
-                                splits={}, rows=[("train", f"i{i}", {"question": f"q{i}",
-                                                                      "answer": "13"})
-                                                 for i in range(4)])
-        ids = [it.id for it in items.get_items(store, ds)]
-        run = runs.create_run(store, name="elad-gui", paradigm="elad", recipe_yaml="x: 1",
-                              seed=0, stage_names=["baseline", "rounds"])
-        add = traces.add_trace
-        for r in (1, 2):
-            scores = {str(i): 0.2 * k + 0.1 * r for k, i in enumerate(ids)}
-            add(store, run_id=run.id, stage="rounds", role="selection", output="sel",
-                parsed={"round": r, "method": "elad", "selected": ids[-2:], "scores": scores})
-            for item_id, first_no in ((ids[-1], 2), (ids[-2], None)):
-                text = "\n".join([*CHAIN, "The answer is 14."])
-                student = add(store, run_id=run.id, stage="rounds", role="explore",
-                              item_id=item_id, output=text, parsed={"round": r},
-                              steps=[StepIn(c) for c in CHAIN])
-                judged = traces.get_trace(store, student).steps
-                for k, step in enumerate(judged, start=1):
-                    if first_no is None or k <= first_no:
-                        traces.set_step_verdict(store, step.id, "wrong" if k == first_no
-                                                else "correct", "teacher")
-                add(store, run_id=run.id, stage="rounds", role="score", item_id=item_id,
-                    output=text, parent_id=student, parsed={"round": r},
-                    steps=[StepIn(c, metrics={"agreed": k != 2}) for k, c in
-                           enumerate(CHAIN, start=1)])
-                out = FIXED if first_no else CHAIN
-                add(store, run_id=run.id, stage="rounds", role="revised", item_id=item_id,
-                    output="\n".join([*out, "The answer is 13."]), parent_id=student,
-                    parsed={"round": r, "kind": "revised" if first_no else "accepted",
-                            "first_no": first_no, "kept_steps": (first_no or 4) - 1},
-                    steps=[StepIn(c) for c in out])
-            for name, value in (("accuracy", 0.3 * r), ("accuracy_ci_low", 0.1),
-                                ("accuracy_ci_high", 0.5), ("teacher_tokens_yes", 500.0 * r),
-                                ("teacher_tokens_rewrite", 300.0),
-                                ("teacher_tokens_total", 800.0 + 500 * (r - 1))):
-                runs.add_metric(store, run.id, name, value, step=r, stage="rounds")
-        runs.add_metric(store, run.id, "accuracy_base", 0.05, stage="baseline")
-    return run.id
-
 
 def test_history_aligns_steps_with_verdicts_prefix_and_intra(tmp_path):
     run_id = make_run(tmp_path / "p.db")
@@ -84,7 +42,7 @@ def test_history_aligns_steps_with_verdicts_prefix_and_intra(tmp_path):
     assert accepted.kind == "accepted" and all(r.kept for r in accepted.rows)
     assert [(p.round, p.accuracy) for p in curve] == [(0, 0.05), (1, pytest.approx(0.3)),
                                                       (2, pytest.approx(0.6))]
-    assert curve[2].teacher_tokens == 1300.0 and curve[1].low == 0.1
+    assert curve[2].teacher_tokens == 1300.0 and curve[1].low == pytest.approx(0.1)
 
 
 def test_elad_view_shows_rounds_badges_and_histogram(qtbot, tmp_path):
@@ -119,3 +77,49 @@ def test_elad_view_shows_rounds_badges_and_histogram(qtbot, tmp_path):
         Path(shots).mkdir(parents=True, exist_ok=True)
         view.items.setCurrentIndex(0)
         view.grab().save(str(Path(shots) / "elad_view.png"))
+
+
+def test_rounds_page_shows_the_elad_run_picked_on_runs_or_says_how_to_get_one(
+        qtbot, tmp_path, no_leaked_supervisors):
+    db = tmp_path / "p.db"
+    empty = open_page(qtbot, db, "Rounds")  # a new project: no ELAD run yet
+    assert empty.stack.currentWidget() is empty.rounds_view
+    assert_empty_page(empty, "Rounds", "No ELAD run with a finished round", "distillab demo elad")
+    assert empty.rounds_view.run_box.placeholderText().startswith("No ELAD run")
+    empty.close()
+
+    first, second = make_run(db, name="first"), make_run(db, name="second")
+    with Store(db) as store:
+        other = runs.create_run(store, name="not-elad", paradigm="cot", recipe_yaml="x: 1",
+                                seed=0, stage_names=["teacher"]).id
+    window = open_page(qtbot, db, "Runs")
+    view = window.rounds_view
+    window.monitor_view.show_run(first)  # picked on Runs: the Rounds page opens on it
+    window.show_page("Rounds")
+    assert [view.run_box.itemData(i) for i in range(view.run_box.count())] == [second, first]
+    assert view.run_box.currentText() == f"run {first} · first · 2 rounds"
+    assert view.run_id == first and view.pages.currentIndex() == 0
+    assert view.rounds.count() == 2 and view.items.count() == 2
+    text = view.chain.toPlainText()
+    assert "7 * 2 = 15" in text and "7 * 2 = 14" in text and text.count("3 + 4 = 7") == 1
+    assert "accuracy 0.300 (95% CI 0.100-0.500)" in view.summary.text()
+    window.show_page("Runs")
+    window.monitor_view.show_run(other)  # not an ELAD run: the page keeps its own
+    window.show_page("Rounds")
+    assert view.run_id == first
+    view.run_box.setCurrentIndex(0)  # the picker itself
+    assert view.run_id == second and view.rounds.count() == 2
+    assert view.rounds.currentText() == "round 1" and view.items.count() == 2
+    window.show_page("Runs")
+    third = make_run(db, name="third")  # a run that ends while the window is open
+    window.monitor_view.refresh()
+    window.monitor_view.show_run(third)
+    window.show_page("Rounds")
+    assert view.run_box.count() == 3 and view.run_id == third
+    window.show_page("Runs")
+    window.show_page("Rounds")  # Runs still has the third picked
+    assert view.run_id == third
+    shots = Path(os.environ.get("DISTILLAB_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    image = window.grab()
+    assert image.save(str(shots / "elad_rounds.png")) and image.width() == 1400

@@ -58,7 +58,8 @@ def test_main_window_navigates_views_keeps_recent_projects_and_has_an_about_box(
     assert window.windowTitle() == "Distillab — sample.db"
     assert not window.windowIcon().isNull()
     assert [window.nav.item(i).text() for i in range(window.nav.count())] == \
-        ["Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Playground", "Settings"]
+        ["Setup", "Runs", "Traces", "Compare", "Studies", "Pairs", "Mistakes", "Rounds", "Search",
+         "Playground", "Settings"]
     assert window.stack.currentWidget() is window.monitor_view  # a project with runs opens on Runs
     for name, view in (("Setup", window.setup_view), ("Traces", window.traces_view),
                        ("Compare", window.compare_view), ("Settings", window.settings_view)):
@@ -459,7 +460,8 @@ def test_gui_modules_import_no_model_library():
     modules = ["gui.app", "gui.setup_view", "gui.setup_data", "gui.monitor_view",
                "gui.traces_view", "gui.step_compare", "gui.compare_view", "gui.settings",
                "gui.hooks", "gui.engine_thread", "gui.forms", "gui.theme", "gui.sample_data",
-               "gui.cockpit", "gui.playground_view", "engine.browse", "engine.playground",
+               "gui.cockpit", "gui.playground_view", "gui.elad_view", "gui.reer_search",
+               "gui.run_picker", "gui.sample_paradigms", "engine.browse", "engine.playground",
                "engine.probe", "engine.curves", "engine.sysstats"]
     loaded = _loaded_after("\n".join(f"import {m}" for m in modules))
     heavy = {"torch", "transformers", "peft", "trl", "bitsandbytes", "llama_cpp", "datasets"}

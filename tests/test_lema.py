@@ -13,11 +13,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +21,8 @@ from engine import runner
 from engine.paradigms.lema.correct import DROPS
 from engine.store import Store, runs, traces
 
-from .conftest import ROOT
+from . import paradigm_fixtures
+from .paradigm_fixtures import count, run_and_kill
 from .tiny_model import ensure_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -38,11 +34,7 @@ SHORT = {  # the tiny tokenizer spends a token per character or two: short stude
 
 
 def write_recipe(folder: Path, student: Path, *, latency_s: float = 0.0) -> Path:
-    for name, text in SHORT.items():
-        (folder / name).parent.mkdir(parents=True, exist_ok=True)
-        (folder / name).write_text(text)
-    path = folder / "lema.yaml"
-    path.write_text(
+    return paradigm_fixtures.write_recipe(folder, "lema.yaml", (
         "schema_version: 1\nname: lema-test\nparadigm: lema\nseed: 0\n"
         "dataset:\n  lab: {family: arith, n: 30, digits: 1, ops: 3, mix: '+-x', seed: 3}\n"
         "  split: {train: 0.6, validation: 0.2, test: 0.2}\n"
@@ -61,14 +53,7 @@ def write_recipe(folder: Path, student: Path, *, latency_s: float = 0.0) -> Path
         "  cot: {max_questions: 10}\n"
         "  train: {student_template: short/student.j2, correction_template: short/fix.j2}\n"
         "  evaluate: {task: gsm8k, batch_size: 8}\n"
-        "  analyse: {split: validation, limit: 6}\n")
-    return path
-
-
-def count(db_path: Path, sql: str) -> int:
-    with Store(db_path) as store:
-        row = store.one(sql, ())
-    return int(row[0]) if row else 0
+        "  analyse: {split: validation, limit: 6}\n"), SHORT)
 
 
 READY = {
@@ -78,21 +63,8 @@ READY = {
 
 
 def _run_and_kill(recipe: Path, db_path: Path, stage: str, log: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(recipe), "--db",
-                             str(db_path)], env=env, cwd=ROOT, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
-    files = db_path.parent / f"{db_path.stem}-files"
-    try:
-        deadline = time.monotonic() + 600
-        while not (db_path.exists() and READY[stage](db_path, files)):
-            assert proc.poll() is None, f"the run ended before the kill:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "the stage never got under way"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL
+    run_and_kill(["-m", "engine.cli", "run", str(recipe), "--db", str(db_path)], db_path,
+                 READY[stage], log)
     with Store(db_path) as store:
         assert {s.name: s for s in runs.stages(store, 1)}[stage].status == "running"
 

@@ -1,6 +1,7 @@
 """The REER search view: versions side by side with score-change bars, the accepted edit
 highlighted, the score per iteration, and the copied runs marked in z* and y. The traces are
-written as the search stage writes them (engine/paradigms/reer/search.py)."""
+written as the search stage writes them (gui/sample_paradigms.py). The app's "Search" page
+shows them, and says how to get a search when the project has none."""
 
 from __future__ import annotations
 
@@ -10,41 +11,13 @@ from pathlib import Path
 import pytest
 
 from engine.paradigms.reer.history import search_history
-from engine.store import StepIn, Store, items, runs, traces
+from engine.store import Store
+from gui.sample_paradigms import NEW, Y
+from gui.sample_paradigms import add_reer_search as make_search
+
+from .conftest import assert_empty_page, open_page
 
 pytestmark = pytest.mark.gui
-
-SEGS = ["Alright, the user wants to know why the total is 9. " * 2,
-        "Hmm, I will mention the first change somewhere without going into it. " * 2,
-        "---\nOutline: start, change, total. " * 3]
-NEW = "Wait, the first change means 4 + 5 = 9, so the total is 9 apples. I will say so."
-Y = "There are 4 apples at the start.\n\nThen 5 more come in: 4 + 5 = 9, so the total is 9 apples."
-
-
-def make_search(db: Path) -> tuple[int, int]:
-    """A run with one item searched: z0, a rejected then an accepted edit of segment 2."""
-    with Store(db) as store:
-        ds = items.save_dataset(store, name="why", source="test", content_hash="h", fields={},
-                                splits={}, rows=[("train", "i1", {"query": "q", "reference": Y})])
-        item_id = items.get_items(store, ds)[0].id
-        run = runs.create_run(store, name="reer-gui", paradigm="reer", recipe_yaml="x: 1",
-                              seed=0, stage_names=["draft", "search"])
-        add = traces.add_trace
-        add(store, run_id=run.id, stage="draft", role="draft", item_id=item_id,
-            output="<think>...</think>", parsed={"segments": SEGS})
-        z0 = add(store, run_id=run.id, stage="search", role="z0", item_id=item_id,
-                 output="\n\n".join(SEGS), score=1.50)
-        for step, news, scores, take in ((0, [SEGS[0], SEGS[0]], [1.6, 1.7], None),
-                                         (1, [NEW, SEGS[1]], [0.9, 1.55], 0)):
-            for j, (new, s) in enumerate(zip(news, scores, strict=True)):
-                add(store, run_id=run.id, stage="search", role="candidate", item_id=item_id,
-                    parent_id=z0, output="z", score=s, sample_index=j,
-                    parsed={"segment": step, "new_segment": new, "accepted": take == j})
-        segs = [SEGS[0], NEW, SEGS[2]]
-        add(store, run_id=run.id, stage="search", role="z-star", item_id=item_id,
-            output="\n\n".join(segs), score=0.6, steps=[StepIn(s) for s in segs])
-    return run.id, item_id
-
 
 def test_history_reads_versions_iterations_and_leaks(tmp_path):
     run_id, item_id = make_search(tmp_path / "p.db")
@@ -84,3 +57,36 @@ def test_search_view_shows_versions_bars_plot_and_copied_runs(qtbot, tmp_path):
     if shots:  # screenshots for a person to look at
         Path(shots).mkdir(parents=True, exist_ok=True)
         view.grab().save(str(Path(shots) / "reer_search.png"))
+
+
+def test_search_page_shows_the_reer_run_picked_on_runs_or_says_how_to_get_one(
+        qtbot, tmp_path, no_leaked_supervisors):
+    from gui.reer_search import EDITED
+
+    db = tmp_path / "p.db"
+    empty = open_page(qtbot, db, "Search")  # a new project: no REER search yet
+    assert empty.stack.currentWidget() is empty.search_view
+    assert_empty_page(empty, "Search", "No REER run with a searched item", "distillab demo reer")
+    assert empty.search_view.items.count() == 0 and empty.search_view.history is None
+    empty.close()
+
+    first, _ = make_search(db, name="first")
+    second, _ = make_search(db, name="second")
+    window = open_page(qtbot, db, "Search")  # Runs opens on the newest run: shown here too
+    view = window.search_view
+    assert view.run_id == second and view.pages.currentIndex() == 0
+    assert view.run_box.currentText() == f"run {second} · second · 1 item searched"
+    window.show_page("Runs")
+    window.monitor_view.show_run(first)
+    window.show_page("Search")
+    assert view.run_id == first and view.items.count() == 1 and view.versions.count() == 2
+    assert EDITED in view.versions.widget(1).toHtml().lower()
+    assert "-0.600" in view.versions.widget(1).toHtml()
+    assert "1 accepted edit(s) in 2 iteration(s)" in view.summary.text()
+    assert list(view.plot.getPlotItem().listDataItems()[0].getData()[1]) == \
+        pytest.approx([1.5, 1.5, 0.9])
+    assert view.plot.getPlotItem().getAxis("left").labelText == "score"
+    shots = Path(os.environ.get("DISTILLAB_SHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    image = window.grab()
+    assert image.save(str(shots / "reer_search.png")) and image.width() == 1400

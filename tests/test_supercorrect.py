@@ -13,11 +13,6 @@ from __future__ import annotations
 
 import collections
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -27,8 +22,8 @@ from engine.paradigms import PARADIGMS
 from engine.paradigms.supercorrect import formats as F
 from engine.store import Store, runs, traces
 
-from .conftest import ROOT
-from .supercorrect_fixtures import count, with_scripted_solve, write_recipe
+from .paradigm_fixtures import count, run_and_kill
+from .supercorrect_fixtures import with_scripted_solve, write_recipe
 from .tiny_model import ensure_tiny_model
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -49,21 +44,8 @@ READY = {
 
 
 def _run_and_kill(recipe: Path, db_path: Path, stage: str, log: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen([sys.executable, "-c", CHILD, "run", str(recipe), "--db",
-                             str(db_path)], env=env, cwd=ROOT, stdout=log.open("w"),
-                            stderr=subprocess.STDOUT)
-    files = db_path.parent / f"{db_path.stem}-files"
-    try:
-        deadline = time.monotonic() + 600
-        while not (db_path.exists() and READY[stage](db_path, files)):
-            assert proc.poll() is None, f"the run ended before the kill:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, "the stage never got under way"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(60)
-    assert proc.returncode == -signal.SIGKILL
+    run_and_kill(["-c", CHILD, "run", str(recipe), "--db", str(db_path)], db_path,
+                 READY[stage], log)
     with Store(db_path) as store:
         assert {s.name: s for s in runs.stages(store, 1)}[stage].status == "running"
 
