@@ -39,6 +39,8 @@ SECTIONS = ("dataset", "seed", "teacher", "student", "training", "evaluation")
 TEACHER_OPERATIONAL = frozenset({"concurrency", "requests_per_minute", "tokens_per_minute",
                                  "timeout_s", "max_retries", "budget", "use_keyring",
                                  "api_key_env"})
+# Training settings that choose where training runs, never what it computes.
+TRAINING_OPERATIONAL = frozenset({"launcher", "accelerate_config"})
 
 
 def _digest(value: Any) -> str:
@@ -85,6 +87,8 @@ def _section(loaded: LoadedRecipe, name: str, dataset_hash: str) -> Any:
         return recipe.seed
     if name == "teacher":
         return recipe.teacher.model_dump(mode="json", exclude=set(TEACHER_OPERATIONAL))
+    if name == "training":
+        return recipe.training.model_dump(mode="json", exclude=set(TRAINING_OPERATIONAL))
     section: Any = getattr(recipe, name)
     return section.model_dump(mode="json")
 
