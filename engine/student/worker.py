@@ -124,9 +124,8 @@ def run_job(job_path: Path) -> int:
     def on_log(message: str) -> None:
         channel.send(log=message, rank=rank)
 
-    if rank == 0:
-        on_log(f"accelerate: {world} process{'es' if world != 1 else ''}, micro-batch "
-               f"{job['batch']}, gradient accumulation {job['accum']}")
+    on_log(f"accelerate: {world} process{'es' if world != 1 else ''}, micro-batch "
+       f"{job['batch']}, gradient accumulation {job['accum']}")
     kwargs: dict[str, Any] = dict(
         student=StudentSpec(**job["student"]), training=TrainingSpec(**job["training"]),
         out_dir=Path(job["out_dir"]), eval_rows=read_rows("eval_rows.jsonl") or None,
