@@ -125,7 +125,7 @@ def run_job(job_path: Path) -> int:
         channel.send(log=message, rank=rank)
 
     on_log(f"accelerate: {world} process{'es' if world != 1 else ''}, micro-batch "
-       f"{job['batch']}, gradient accumulation {job['accum']}")
+           f"{job['batch']}, gradient accumulation {job['accum']}")
     kwargs: dict[str, Any] = dict(
         student=StudentSpec(**job["student"]), training=TrainingSpec(**job["training"]),
         out_dir=Path(job["out_dir"]), eval_rows=read_rows("eval_rows.jsonl") or None,
