@@ -246,3 +246,58 @@ def test_the_cot_train_stage_runs_under_accelerate(tmp_path, db_path, models_hom
     assert len(losses) == 3
     assert [Path(a["path"]) for a in adapters] == [files / "adapter"]
     assert "world_size\": 2" in (files / "launch" / "events.jsonl").read_text()
+
+
+LAB = """
+import json, sys
+from pathlib import Path
+from engine.recipes import StudentSpec, TrainingSpec
+from engine.student.launch import train_launched
+from tests.tiny_model import sft_rows
+a = json.loads(sys.argv[1])
+train_launched("sft", sft_rows(16), student=StudentSpec(**a["student"]),
+               training=TrainingSpec(**a["training"]), out_dir=Path(a["out"]),
+               config=Path(a["config"]), callbacks=["tests.launcher_helpers:Slow"],
+               on_start=lambda pid: print(pid, flush=True))
+"""
+
+
+@pytest.mark.slow
+def test_the_ranks_go_when_the_lab_is_killed(student, tmp_path):
+    """kill -9 of the lab itself leaves no orphan ranks holding the GPU."""
+    import subprocess
+    import sys
+
+    from engine.student.train import last_checkpoint
+
+    from .conftest import ROOT
+
+    out = tmp_path / "orphans"
+    args = json.dumps({"student": student.model_dump(), "out": str(out),
+                       "training": {**TRAINING, "max_steps": 50},
+                       "config": str(accelerate_config(tmp_path))})
+    lab = subprocess.Popen([sys.executable, "-c", LAB, args], cwd=ROOT, stdout=subprocess.PIPE,
+                           text=True)
+    try:
+        group = int(lab.stdout.readline())
+        deadline = time.monotonic() + 300
+        while last_checkpoint(out) is None:
+            assert lab.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        lab.kill()
+        lab.wait(30)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                os.killpg(group, 0)
+            except ProcessLookupError:
+                break  # the whole group is gone
+            assert time.monotonic() < deadline, "the training processes outlived the lab"
+            time.sleep(0.2)
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, UnboundLocalError):
+            pass
