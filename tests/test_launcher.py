@@ -301,3 +301,27 @@ def test_the_ranks_go_when_the_lab_is_killed(student, tmp_path):
             os.killpg(group, signal.SIGKILL)
         except (ProcessLookupError, UnboundLocalError):
             pass
+
+
+@pytest.mark.slow
+def test_dpo_after_sft_runs_under_two_processes(student, tmp_path):
+    from peft import PeftConfig
+
+    from engine.student.launch import train_launched
+    from engine.student.train import train_sft
+
+    from .tiny_model import dpo_rows
+
+    sft = train_sft(sft_rows(8), student=student, training=TrainingSpec(**TRAINING),
+                    out_dir=tmp_path / "sft")
+    events: list = []
+    result = train_launched("dpo", dpo_rows(8), student=student,
+                            training=TrainingSpec(**{**TRAINING, "max_steps": 2}),
+                            out_dir=tmp_path / "dpo", config=accelerate_config(tmp_path),
+                            beta=0.2, init_adapter=sft.adapter_dir,
+                            on_event=lambda n, v, s: events.append((n, v, s)))
+    assert result.steps == 2
+    assert [s for n, _v, s in events if n == "loss"] == [1, 2]
+    assert [s for n, _v, s in events if n == "reward_margin"] == [1, 2]
+    assert PeftConfig.from_pretrained(str(result.adapter_dir)).base_model_name_or_path \
+        == student.model
