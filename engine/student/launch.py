@@ -66,10 +66,10 @@ def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     tmp.replace(path)
 
 
-def launch_command(job: Path, config: Path | None, args: Sequence[str] = ()) -> list[str]:
+def launch_command(job: Path, config: Path | None) -> list[str]:
     """The ``accelerate launch`` command line that runs the worker on ``job``."""
     return [sys.executable, "-m", "accelerate.commands.launch",
-            *(["--config_file", str(config)] if config else []), *args,
+            *(["--config_file", str(config)] if config else []),
             "-m", "engine.student.worker", str(job)]
 
 
@@ -167,7 +167,6 @@ def _run_child(cmd: list[str], folder: Path, *, on_event: EventFn | None, log: L
 
 def train_launched(kind: str, rows: Sequence[dict[str, Any]], *, student: StudentSpec,
                    training: TrainingSpec, out_dir: Path, config: Path | None = None,
-                   launch_args: Sequence[str] = (),
                    eval_rows: Sequence[dict[str, Any]] | None = None,
                    on_event: EventFn | None = None, should_stop: Callable[[], bool] | None = None,
                    on_log: LogFn | None = None, seed: int = 0, beta: float = 0.1,
@@ -175,9 +174,9 @@ def train_launched(kind: str, rows: Sequence[dict[str, Any]], *, student: Studen
                    callbacks: Sequence[str] = (),
                    on_start: Callable[[int], None] | None = None) -> TrainResult:
     """SFT (``kind`` "sft") or DPO ("dpo") under ``accelerate launch``; ``config`` is the
-    accelerate config file, ``launch_args`` extra ``accelerate launch`` options (e.g.
-    ``--num_processes 2 --cpu``), ``callbacks`` extra TrainerCallbacks for the worker as
-    "module:Class" names, ``on_start(pid)`` gets each child's process (group) id. The rest
+    accelerate config file (none: accelerate's default), ``callbacks`` extra
+    TrainerCallbacks for the worker as "module:Class" names (tests slow it down or raise
+    an out-of-memory inside the child), ``on_start(pid)`` gets each child's process (group) id. The rest
     as for ``train_sft`` / ``train_dpo``. The result has no model (it lives in the child):
     load ``result.adapter_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -209,7 +208,7 @@ def train_launched(kind: str, rows: Sequence[dict[str, Any]], *, student: Studen
                "batch": batch, "accum": accum, "callbacks": list(callbacks),
                "parent_pid": os.getpid()}
         (folder / "job.json").write_text(json.dumps(job, indent=1))
-        cmd = launch_command(folder / "job.json", config, launch_args)
+        cmd = launch_command(folder / "job.json", config)
         outcome = _run_child(cmd, folder, on_event=on_event, log=log, should_stop=should_stop,
                              on_start=on_start)
         if outcome.oom_step is not None:
