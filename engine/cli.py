@@ -159,10 +159,31 @@ def cmd_export(args: argparse.Namespace) -> int:
         for why, n in done.skipped.items():
             console.print(f"skipped {n}: {why}")
         return 0
+    if args.what == "training":
+        from engine.cluster import export_training
+
+        if not args.stage:
+            raise DistillabError("--what training needs --stage (the training stage to "
+                                 "export)", f"e.g. distillab export {args.run_id} --what "
+                                 "training --stage train")
+        folder = export_training(args.db, args.run_id, args.stage, args.out,
+                                 log=lambda m: console.print(m, markup=False))
+        console.print(f"wrote {folder}: train.jsonl, config.json, accelerate.yaml, launch.sh, "
+                      f"train_trl.py\nrun it there: bash {folder}/launch.sh; then: distillab "
+                      f"import-adapter {args.run_id} PATH/output/adapter --stage {args.stage}")
+        return 0
     from engine.export import export_run
 
     path = export_run(args.db, args.run_id, args.format, args.out, args.what)
     console.print(f"wrote {path}")
+    return 0
+
+
+def cmd_import_adapter(args: argparse.Namespace) -> int:
+    from engine.cluster import import_adapter
+
+    dest = import_adapter(args.db, args.run_id, args.path, args.stage)
+    console.print(f"adapter imported to {dest}; `distillab resume {args.run_id}` evaluates it")
     return 0
 
 
@@ -331,14 +352,27 @@ def build_parser() -> argparse.ArgumentParser:
                        "human step labels as training data (--what labels).")
     p.add_argument("run_id", type=int)
     p.add_argument("--format", choices=["jsonl", "parquet"], default="jsonl")
-    p.add_argument("--what", choices=["traces", "pairs", "evaluations", "teacher", "labels"],
+    p.add_argument("--what", choices=["traces", "pairs", "evaluations", "teacher", "labels",
+                                      "training"],
                    default="traces",
                    help="teacher: tokens and USD used and paid, per stage; labels: three JSONL "
                         "files, run-N-labels-{prm,dpo,sft}.jsonl (PRM800K-style step ratings, "
-                        "DPO pairs at the first wrong step, SFT rows of all-correct chains)")
+                        "DPO pairs at the first wrong step, SFT rows of all-correct chains); "
+                        "training: a folder to train --stage on a cluster with TRL/accelerate "
+                        "(rows, config, launch.sh; docs/cluster.md)")
+    p.add_argument("--stage", default=None, help="with --what training: the training stage")
     p.add_argument("--out", type=Path, default=None,
-                   help="output file (for labels: a folder; default: beside the db)")
+                   help="output file (for labels and training: a folder; default: beside "
+                        "the db)")
     p.set_defaults(func=cmd_export)
+    p = verb("import-adapter", "Bring a PEFT adapter trained outside the lab (e.g. from "
+                               "`export --what training`) back as a run's trained adapter.")
+    p.add_argument("run_id", type=int)
+    p.add_argument("path", type=Path, help="the adapter folder (adapter_config.json and "
+                                           "adapter_model.safetensors)")
+    p.add_argument("--stage", default=None, help="the training stage it replaces (default: "
+                                                 "the exported one, or train)")
+    p.set_defaults(func=cmd_import_adapter)
     p = verb("demo", "Run the demo recipe on the bundled data and the embedded model.")
     p.add_argument("paradigm", nargs="?", default=None,
                    help="run this paradigm's demo (recipes/<name>-demo.yaml, e.g. "

@@ -289,6 +289,26 @@ class TrainingSpec(_Model):
                              "monitor's per-item timeline); 0 = off.")
     probe_max_new_tokens: int = Field(64, ge=1, le=1024, description="Longest probe answer "
                                       "(kept short: the probe runs inside training).")
+    launcher: Literal["local", "accelerate"] = Field(
+        "local", description="local: train inside the Distillab process; accelerate: train "
+        "under `accelerate launch` in a child process (several GPUs: DDP, FSDP, DeepSpeed), "
+        "with the same events, cancel, checkpoints and resume (docs/cluster.md).")
+    accelerate_config: str | None = Field(
+        None, description="An accelerate config file (YAML or JSON, as `accelerate config` "
+        "writes it) for launcher: accelerate, relative to the recipe's folder; none: "
+        "accelerate's own default config.")
+
+    @model_validator(mode="after")
+    def _launcher(self) -> TrainingSpec:
+        if self.accelerate_config is not None:
+            if self.launcher != "accelerate":
+                raise ValueError("training.accelerate_config is read only with launcher: "
+                                 "accelerate: set `launcher: accelerate`, or remove "
+                                 "accelerate_config")
+            if not self.accelerate_config.lower().endswith((".yaml", ".yml", ".json")):
+                raise ValueError(f"training.accelerate_config must be an accelerate config "
+                                 f"file (.yaml, .yml or .json), got {self.accelerate_config!r}")
+        return self
 
 
 class EvaluationSpec(_Model):

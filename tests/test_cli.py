@@ -16,7 +16,7 @@ from engine.paths import RECIPES_DIR
 from .conftest import ROOT, smoke_recipe_text, write_jsonl
 
 VERBS = ["run", "resume", "validate", "runs", "show", "export", "demo", "study", "teacher",
-         "lab", "gui", "recipes", "doctor", "install-desktop"]
+         "lab", "gui", "recipes", "doctor", "install-desktop", "import-adapter"]
 
 
 def test_every_verb_is_listed():

@@ -270,19 +270,43 @@ def train_stage(ctx: StageContext, rows: list[dict[str, Any]], *,
     section (a stage with its own learning rate or epochs, e.g. DPO after SFT); DPO with
     ``continuation``: the answers continue a text (one step inside a solution), so no
     end-of-text token follows them. Returns the adapter folder."""
-    from engine.student import train_dpo, train_sft
+    from engine.cluster import exporting_to, write_training_bundle
 
     out_dir = ctx.files / (folder or ctx.stage)
     spec = training or ctx.recipe.training
-    common: dict[str, Any] = dict(
-        student=ctx.recipe.student, training=spec, out_dir=out_dir,
-        eval_rows=eval_rows or None, should_stop=ctx.cancel_requested, on_log=ctx.log,
-        seed=ctx.recipe.seed, init_adapter=init_adapter,
-        callbacks=_probe_callbacks(ctx, (eval_rows or [])[:spec.probe_items], spec,
-                                   metric_prefix) if kind == "sft" else [],
-        on_event=lambda name, value, step: _train_event(ctx, metric_prefix, name, value, step))
-    result = (train_dpo(rows, beta=beta, continuation=continuation, **common) if kind == "dpo"
-              else train_sft(rows, **common))
+    bundle = exporting_to()
+    if bundle is not None:  # `distillab export N --what training`: the rows, not the training
+        write_training_bundle(bundle, kind=kind, rows=rows, eval_rows=eval_rows or [],
+                              student=ctx.recipe.student, training=spec, seed=ctx.recipe.seed,
+                              beta=beta, continuation=continuation, init_adapter=init_adapter,
+                              accelerate_config=_accelerate_config(ctx, spec))
+
+    def on_event(name: str, value: float, step: int) -> None:
+        _train_event(ctx, metric_prefix, name, value, step)
+
+    if spec.launcher == "accelerate":
+        from engine.student.launch import train_launched
+
+        if spec.probe_items:
+            ctx.log("training.probe_items: the probe runs only with launcher: local")
+        result = train_launched(
+            kind, rows, student=ctx.recipe.student, training=spec, out_dir=out_dir,
+            config=_accelerate_config(ctx, spec), eval_rows=eval_rows or None,
+            on_event=on_event, should_stop=ctx.cancel_requested, on_log=ctx.log,
+            seed=ctx.recipe.seed, beta=beta, continuation=continuation,
+            init_adapter=init_adapter)
+    else:
+        from engine.student import train_dpo, train_sft
+
+        common: dict[str, Any] = dict(
+            student=ctx.recipe.student, training=spec, out_dir=out_dir,
+            eval_rows=eval_rows or None, should_stop=ctx.cancel_requested, on_log=ctx.log,
+            seed=ctx.recipe.seed, init_adapter=init_adapter,
+            callbacks=_probe_callbacks(ctx, (eval_rows or [])[:spec.probe_items], spec,
+                                       metric_prefix) if kind == "sft" else [],
+            on_event=on_event)
+        result = (train_dpo(rows, beta=beta, continuation=continuation, **common)
+                  if kind == "dpo" else train_sft(rows, **common))
     tokens = result.metrics.get("num_tokens")
     seen = ctx.store.one("SELECT 1 FROM metrics WHERE run_id = ? AND stage = ? AND name = ? "
                          "AND step IS ?", (ctx.run_id, ctx.stage, "cost/train_tokens", step))
@@ -291,6 +315,16 @@ def train_stage(ctx: StageContext, rows: list[dict[str, Any]], *,
     runs.add_artifact(ctx.store, ctx.run_id, "adapter", result.adapter_dir,
                       {"stage": ctx.stage, "examples": len(rows), "kind": kind, **(meta or {})})
     return result.adapter_dir
+
+
+def _accelerate_config(ctx: StageContext, spec: TrainingSpec) -> Path | None:
+    """``training.accelerate_config`` as a path (relative ones from the recipe's folder)."""
+    if spec.accelerate_config is None:
+        return None
+    path = Path(spec.accelerate_config).expanduser()
+    if not path.is_absolute() and ctx.loaded.base_dir is not None:
+        path = ctx.loaded.base_dir / path
+    return path
 
 
 def sft_on_splits(ctx: StageContext, rows_for: Callable[[str], list[dict[str, Any]]], *,

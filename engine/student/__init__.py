@@ -11,6 +11,9 @@ importing this package is cheap.
 - ``sample``: batched k-samples per prompt (transformers, or llama.cpp on a GGUF)
 - ``score``: per-token log-probabilities of a target given a prefix; PPL with clipping
 - ``train``: ``train_sft`` / ``train_dpo`` with resume, cancel, OOM back-off
+- ``launch`` / ``worker``: the same training under ``accelerate launch`` in a child
+  process group (``training.launcher: accelerate``); ``train_trl``: the standalone TRL
+  script a cluster export ships (``engine.cluster``)
 - ``memory``: a pre-flight peak-VRAM estimate
 - ``export``: adapter, merge, GGUF conversion and a transformers-vs-llama.cpp parity check
 """

@@ -80,12 +80,28 @@ def last_checkpoint(out_dir: Path) -> Path | None:
     return None
 
 
-def _args(training: TrainingSpec, student: StudentSpec, out_dir: Path, batch: int, accum: int,
-          seed: int, has_eval: bool, log: LogFn) -> dict[str, Any]:
-    """TrainingArguments shared by SFTConfig and DPOConfig."""
-    import torch
+def oom_back_off(step: int, batch: int, accum: int, out_dir: Path) -> tuple[str, int, int]:
+    """After a CUDA out-of-memory at ``step``: the note saying what changes, and the halved
+    micro-batch and doubled accumulation (same effective batch); a micro-batch of 1 is an
+    error with the fix. Shared by the in-process retry and the launcher's relaunch."""
+    if batch == 1:
+        raise DistillabError(
+            "the GPU ran out of memory even with a micro-batch of 1",
+            "lower student.max_length, use quantization: nf4, lower lora.r, or use a "
+            "smaller student")
+    new_batch, new_accum = batch // 2, accum * 2
+    note = (f"CUDA out of memory at step {step}: micro-batch {batch} -> {new_batch}, "
+            f"gradient accumulation {accum} -> {new_accum} (effective batch "
+            f"{new_batch * new_accum}); retrying from "
+            f"{(last_checkpoint(out_dir) or Path('the start')).name}")
+    return note, new_batch, new_accum
 
-    on_cuda = torch.cuda.is_available()
+
+def trainer_arguments(training: TrainingSpec, student: StudentSpec, out_dir: Path | str,
+                      batch: int, accum: int, seed: int, has_eval: bool = False,
+                      log: LogFn | None = None) -> dict[str, Any]:
+    """The TrainingArguments (SFTConfig / DPOConfig fields) a recipe's training section
+    means, without the device-dependent ones; ``engine.cluster`` exports the same."""
     args: dict[str, Any] = dict(
         output_dir=str(out_dir), per_device_train_batch_size=batch,
         per_device_eval_batch_size=batch, gradient_accumulation_steps=accum,
@@ -97,17 +113,31 @@ def _args(training: TrainingSpec, student: StudentSpec, out_dir: Path, batch: in
         seed=seed, data_seed=seed, report_to=[], disable_tqdm=True,
         gradient_checkpointing=student.gradient_checkpointing,
         gradient_checkpointing_kwargs={"use_reentrant": False},
-        bf16=on_cuda and torch.cuda.is_bf16_supported(), use_cpu=not on_cuda,
+        # LoRA uses every trainable parameter in each step: DDP need not search for unused ones
+        ddp_find_unused_parameters=False,
         max_length=student.max_length)
     if has_eval:
         eval_steps = training.eval_steps
         if training.save_steps % eval_steps:
             # Best-checkpoint selection needs an evaluation at every save.
-            log(f"eval_steps {eval_steps} does not divide save_steps {training.save_steps}: "
-                f"validating every {training.save_steps} steps instead")
+            if log is not None:
+                log(f"eval_steps {eval_steps} does not divide save_steps "
+                    f"{training.save_steps}: validating every {training.save_steps} steps "
+                    "instead")
             eval_steps = training.save_steps
         args.update(eval_strategy="steps", eval_steps=eval_steps, load_best_model_at_end=True,
                     metric_for_best_model="eval_loss", greater_is_better=False)
+    return args
+
+
+def _args(training: TrainingSpec, student: StudentSpec, out_dir: Path, batch: int, accum: int,
+          seed: int, has_eval: bool, log: LogFn) -> dict[str, Any]:
+    """TrainingArguments shared by SFTConfig and DPOConfig."""
+    import torch
+
+    on_cuda = torch.cuda.is_available()
+    args = trainer_arguments(training, student, out_dir, batch, accum, seed, has_eval, log)
+    args.update(bf16=on_cuda and torch.cuda.is_bf16_supported(), use_cpu=not on_cuda)
     return args
 
 
@@ -241,7 +271,9 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
            training: TrainingSpec, out_dir: Path, eval_rows: Sequence[dict[str, Any]] | None,
            on_event: EventFn | None, should_stop: Callable[[], bool] | None,
            on_log: LogFn | None, seed: int, callbacks: Sequence[Any],
-           extra: dict[str, Any], init_adapter: Path | None = None) -> TrainResult:
+           extra: dict[str, Any], init_adapter: Path | None = None,
+           retry_oom: bool = True, batch: int | None = None,
+           accum: int | None = None) -> TrainResult:
     import torch
     from transformers import set_seed
 
@@ -265,7 +297,7 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
     # Restored when an OOM strikes before the first checkpoint: a retry must not start
     # from half-trained adapters.
     initial = {k: v.detach().clone() for k, v in model.named_parameters() if v.requires_grad}
-    batch, accum = training.batch_size, training.grad_accum
+    batch, accum = batch or training.batch_size, accum or training.grad_accum
     adjustments: list[str] = []
     stop = StopCallback(should_stop) if should_stop else None
     cbs = [*callbacks, *([EventCallback(on_event)] if on_event else []), *([stop] if stop else [])]
@@ -287,26 +319,19 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
             break
         except torch.OutOfMemoryError:
+            if not retry_oom:  # under a launcher, the parent retries with a new process group
+                raise
             step = trainer.state.global_step
             del trainer
             gc.collect()
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            if batch == 1:
-                raise DistillabError(
-                    "the GPU ran out of memory even with a micro-batch of 1",
-                    "lower student.max_length, use quantization: nf4, lower lora.r, or use a "
-                    "smaller student") from None
-            if checkpoint is None and last_checkpoint(out_dir) is None:
+            if batch > 1 and checkpoint is None and last_checkpoint(out_dir) is None:
                 with torch.no_grad():
                     for name, param in model.named_parameters():
                         if name in initial:
                             param.copy_(initial[name])
-            new_batch, new_accum = batch // 2, accum * 2
-            note = (f"CUDA out of memory at step {step}: micro-batch {batch} -> {new_batch}, "
-                    f"gradient accumulation {accum} -> {new_accum} (effective batch "
-                    f"{new_batch * new_accum}); retrying from "
-                    f"{(last_checkpoint(out_dir) or Path('the start')).name}")
+            note, new_batch, new_accum = oom_back_off(step, batch, accum, out_dir)
             log(note)
             adjustments.append(note)
             batch, accum = new_batch, new_accum
@@ -314,14 +339,17 @@ def _drive(make: TrainerFactory, rows: Sequence[dict[str, Any]], *, student: Stu
         raise Cancelled(f"training stopped at step {stop.stopped_at}; the checkpoint there is "
                         "where a resumed run continues")
     adapter_dir = out_dir / ADAPTER_DIR
-    trainer.model.save_pretrained(adapter_dir)
-    tokenizer.save_pretrained(adapter_dir)
     result = TrainResult(adapter_dir=adapter_dir, steps=trainer.state.global_step,
                          best_checkpoint=Path(trainer.state.best_model_checkpoint)
                          if trainer.state.best_model_checkpoint else None,
                          metrics=_summary(trainer.state.log_history),
                          resumed_from=resumed_from, adjustments=adjustments)
-    done.write_text(result.to_json())
+    # Several processes (accelerate launch) train one model: the first one saves it.
+    if trainer.is_world_process_zero():
+        trainer.model.save_pretrained(adapter_dir)
+        tokenizer.save_pretrained(adapter_dir)
+        done.write_text(result.to_json())
+        log(f"adapter saved to {adapter_dir}")
     result.model, result.tokenizer = trainer.model, tokenizer
     return result
 
@@ -370,13 +398,15 @@ def train_sft(rows: Sequence[dict[str, Any]], *, student: StudentSpec, training:
               out_dir: Path, eval_rows: Sequence[dict[str, Any]] | None = None,
               on_event: EventFn | None = None, should_stop: Callable[[], bool] | None = None,
               on_log: LogFn | None = None, seed: int = 0,
-              callbacks: Sequence[Any] = (), init_adapter: Path | None = None) -> TrainResult:
+              callbacks: Sequence[Any] = (), init_adapter: Path | None = None,
+              **launch: Any) -> TrainResult:
     """Supervised fine-tuning on prompt/completion rows (optional per-row ``weight``);
-    ``init_adapter`` continues a saved adapter instead of starting fresh LoRA weights."""
+    ``init_adapter`` continues a saved adapter instead of starting fresh LoRA weights.
+    ``launch``: what a launcher's worker sets (``retry_oom``, ``batch``, ``accum``)."""
     return _drive(make_sft_trainer, rows, student=student, training=training, out_dir=out_dir,
                   eval_rows=eval_rows, on_event=on_event, should_stop=should_stop,
                   on_log=on_log, seed=seed, callbacks=callbacks, extra={},
-                  init_adapter=init_adapter)
+                  init_adapter=init_adapter, **launch)
 
 
 def train_dpo(rows: Sequence[dict[str, Any]], *, student: StudentSpec, training: TrainingSpec,
@@ -384,12 +414,13 @@ def train_dpo(rows: Sequence[dict[str, Any]], *, student: StudentSpec, training:
               on_event: EventFn | None = None, should_stop: Callable[[], bool] | None = None,
               on_log: LogFn | None = None, seed: int = 0, beta: float = 0.1,
               callbacks: Sequence[Any] = (), init_adapter: Path | None = None,
-              continuation: bool = False) -> TrainResult:
+              continuation: bool = False, **launch: Any) -> TrainResult:
     """Direct preference optimisation on prompt/chosen/rejected rows; ``init_adapter``
     starts from a saved adapter, which is then also the reference (a frozen copy; without
-    it the reference is the base); ``continuation`` as for ``make_dpo_trainer``."""
+    it the reference is the base); ``continuation`` as for ``make_dpo_trainer``; ``launch``
+    as for ``train_sft``."""
     return _drive(make_dpo_trainer, rows, student=student, training=training, out_dir=out_dir,
                   eval_rows=eval_rows, on_event=on_event, should_stop=should_stop,
                   on_log=on_log, seed=seed, callbacks=callbacks,
                   extra={"beta": beta, "continuation": continuation},
-                  init_adapter=init_adapter)
+                  init_adapter=init_adapter, **launch)

@@ -40,6 +40,8 @@ TEACHER_OPERATIONAL = frozenset({"concurrency", "requests_per_minute", "tokens_p
                                  "timeout_s", "max_retries", "budget", "use_keyring",
                                  "api_key_env", "endpoint_down_s", "batch", "batch_poll_s",
                                  "batch_window"})
+# Training settings that choose where training runs, never what it computes.
+TRAINING_OPERATIONAL = frozenset({"launcher", "accelerate_config"})
 
 
 def _digest(value: Any) -> str:
@@ -89,6 +91,8 @@ def _section(loaded: LoadedRecipe, name: str, dataset_hash: str) -> Any:
         if teacher.get("endpoints") is None:  # one server: the keys of older runs still match
             teacher.pop("endpoints", None)
         return teacher
+    if name == "training":
+        return recipe.training.model_dump(mode="json", exclude=set(TRAINING_OPERATIONAL))
     section: Any = getattr(recipe, name)
     return section.model_dump(mode="json")
 
