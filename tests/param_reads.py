@@ -9,7 +9,8 @@ or class of that name) and collects:
   attribute path read off it, ``"<stage>.<field>[.<field>...]"`` (``"<stage>"`` when the
   whole object is used or passed on);
 - recipe sections it reads through ``<x>.recipe.<section>`` (``"*"`` when the whole recipe
-  is passed on).
+  is passed on, or the stage context is handed to code outside these files, which could
+  read any section).
 
 Over-approximation only ever asks for more to be declared (keys that change more often),
 never less, so a stage that passes is keyed on everything its code can read.
@@ -31,6 +32,7 @@ class _Function:
     reads: set[str] = field(default_factory=set)
     sections: set[str] = field(default_factory=set)
     refs: set[str] = field(default_factory=set)
+    hands_ctx: set[str] = field(default_factory=set)  # functions called with the context
 
 
 def _constants(tree: ast.Module) -> dict[str, str]:
@@ -95,6 +97,16 @@ def _section_reads(fn: ast.AST, parents: dict[ast.AST, ast.AST], out: _Function)
                 out.sections.add("*")
 
 
+def _name(func: ast.expr) -> str:
+    return func.id if isinstance(func, ast.Name) else \
+        func.attr if isinstance(func, ast.Attribute) else "?"
+
+
+def _is_ctx(node: ast.expr) -> bool:
+    return (isinstance(node, ast.Name) and node.id == "ctx") or \
+        (isinstance(node, ast.Attribute) and node.attr == "ctx")
+
+
 def _locals(fn: ast.AST) -> set[str]:
     """Names the function binds itself (arguments, assignments): they shadow functions
     of that name (``train = ctx.items("train")`` is no call of the train stage)."""
@@ -133,6 +145,10 @@ def _functions(files: list[Path]) -> dict[str, list[_Function]]:
                     elif isinstance(sub, ast.Attribute) and _called_or_own(sub, parents):
                         info.refs.add(sub.attr)
                 info.refs -= _locals(node) | {node.name}
+                info.hands_ctx = {_name(sub.func) for sub in ast.walk(node)
+                                  if isinstance(sub, ast.Call) and any(
+                                      _is_ctx(a) for a in [*sub.args,
+                                                           *(k.value for k in sub.keywords)])}
                 table.setdefault(node.name, []).append(info)
     return table
 
@@ -158,6 +174,8 @@ def stage_reads(paradigm: str, entry: str) -> tuple[set[str], set[str]]:
             reads |= info.reads
             sections |= info.sections
             todo.extend(info.refs - seen)
+            if info.hands_ctx - set(table) - {"stage_params"}:  # code elsewhere gets the context
+                sections.add("*")
     return reads, sections
 
 

@@ -251,3 +251,19 @@ def test_at_run_time_an_undeclared_read_of_a_later_stage_is_refused(tmp_path, db
     assert B.stage_params(evaluate, "baseline", CP.BaselineParams) is \
         loaded.stage_params["baseline"]
     store.close()
+
+
+def test_the_source_walk_counts_a_context_handed_to_unknown_code_as_reading_everything(
+        tmp_path, monkeypatch):
+    from tests import param_reads
+
+    package = tmp_path / "toy"
+    package.mkdir()
+    (package / "stages.py").write_text(
+        "from elsewhere import helper\n\n"
+        "def first(ctx):\n    return helper(ctx)\n\n"
+        "def second(ctx):\n    return ctx.recipe.seed + stage_params(ctx, 'first', P).n\n")
+    monkeypatch.setattr(param_reads, "PARADIGMS_DIR", tmp_path)
+    (tmp_path / "blocks.py").write_text("")
+    assert param_reads.stage_reads("toy", "first") == (set(), {"*"})
+    assert param_reads.stage_reads("toy", "second") == ({"first.n"}, {"seed"})
