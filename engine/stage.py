@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
 from engine import events as ev
 from engine.errors import Cancelled
-from engine.recipes import LoadedRecipe
+from engine.recipes import SECTIONS, LoadedRecipe, Recipe
 from engine.store import Store, items, runs, traces
 from engine.store.items import Item
 
@@ -48,7 +48,9 @@ class StageContext:
         self.store = store
         self.run_id = run_id
         self.loaded = loaded
-        self.recipe = loaded.recipe
+        # a stage that narrows its sections (StageSpec.reads) sees only those
+        self.recipe: Recipe = loaded.recipe if spec.reads is None else \
+            cast(Recipe, SectionView(loaded.recipe, spec.name, spec.reads))
         self.stage = spec.name
         self.params: BaseModel = loaded.stage_params[spec.name]
         self.spec = spec
@@ -176,7 +178,23 @@ class StageContext:
 
 
 class UndeclaredRead(RuntimeError):
-    """A stage read a later stage's parameter its ``StageSpec.reads_params`` leaves out."""
+    """A stage read a later stage's parameter its ``StageSpec.reads_params`` leaves out, or
+    a recipe section its ``StageSpec.reads`` leaves out."""
+
+
+class SectionView:
+    """The recipe as a stage with narrowed ``reads`` sees it: another section raises."""
+
+    def __init__(self, recipe: Recipe, reader: str, reads: tuple[str, ...]) -> None:
+        self._recipe, self._reader, self._reads = recipe, reader, reads
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SECTIONS and name not in self._reads:
+            raise UndeclaredRead(
+                f"stage {self._reader!r} reads the recipe's {name} section, but its "
+                f"StageSpec.reads is {self._reads}: add {name!r} there (in the paradigm's "
+                "__init__.py) so that the stage's reuse key follows it")
+        return getattr(self._recipe, name)
 
 
 class DeclaredView:

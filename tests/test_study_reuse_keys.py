@@ -267,3 +267,18 @@ def test_the_source_walk_counts_a_context_handed_to_unknown_code_as_reading_ever
     (tmp_path / "blocks.py").write_text("")
     assert param_reads.stage_reads("toy", "first") == (set(), {"*"})
     assert param_reads.stage_reads("toy", "second") == ({"first.n"}, {"seed"})
+
+
+def test_at_run_time_a_stage_that_narrows_its_sections_sees_only_those(tmp_path, db_path):
+    data = write_jsonl(tmp_path / "d.jsonl", [{"question": "q", "solution": "1"}])
+    loaded = parse_recipe(f"schema_version: 1\nname: k\nparadigm: smoke\nseed: 3\n"
+                          f"dataset: {{path: {data}}}\n", "r.yaml", tmp_path)
+    store = Store(db_path)
+    run_id = runner.create(store, loaded)
+    check = next(s for s in PARADIGMS["smoke"].stages if s.name == "check")
+    ctx = StageContext(store=store, run_id=run_id, loaded=loaded, spec=check, dataset_id=None,
+                       emit=lambda e: None, cancelled=lambda: False)
+    assert ctx.recipe.seed == 3 and ctx.recipe.paradigm == "smoke"  # declared; not a section
+    with pytest.raises(UndeclaredRead, match=r"evaluation section.*StageSpec\.reads"):
+        _ = ctx.recipe.evaluation
+    store.close()

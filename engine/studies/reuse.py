@@ -30,13 +30,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.recipes import LoadedRecipe
+from engine.recipes import SECTIONS, LoadedRecipe
 from engine.store import Store, calls, now, runs
 
 if TYPE_CHECKING:
     from engine.paradigms import StageSpec
 
-SECTIONS = ("dataset", "seed", "teacher", "student", "training", "evaluation")
 # Teacher settings that change how requests are sent, never what comes back.
 TEACHER_OPERATIONAL = frozenset({"concurrency", "requests_per_minute", "tokens_per_minute",
                                  "timeout_s", "max_retries", "budget", "use_keyring",
