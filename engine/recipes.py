@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from engine.errors import DistillabError
 
 SCHEMA_VERSION = 1
+# The sections of a recipe that stage results can depend on (study reuse keys, StageSpec.reads)
+SECTIONS = ("dataset", "seed", "teacher", "student", "training", "evaluation")
 
 
 class _Model(BaseModel):

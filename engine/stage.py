@@ -14,13 +14,13 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from pydantic import BaseModel
 
 from engine import events as ev
 from engine.errors import Cancelled
-from engine.recipes import LoadedRecipe
+from engine.recipes import SECTIONS, LoadedRecipe, Recipe
 from engine.store import Store, items, runs, traces
 from engine.store.items import Item
 
@@ -48,9 +48,12 @@ class StageContext:
         self.store = store
         self.run_id = run_id
         self.loaded = loaded
-        self.recipe = loaded.recipe
+        # a stage that narrows its sections (StageSpec.reads) sees only those
+        self.recipe: Recipe = loaded.recipe if spec.reads is None else \
+            cast(Recipe, SectionView(loaded.recipe, spec.name, spec.reads))
         self.stage = spec.name
         self.params: BaseModel = loaded.stage_params[spec.name]
+        self.spec = spec
         self.dataset_id = dataset_id
         self._emit = emit
         self._cancelled = cancelled
@@ -60,6 +63,22 @@ class StageContext:
         self._total = 0
         self._t0 = time.monotonic()
         self._done_at_start = 0
+
+    def params_of_stage(self, stage: str) -> Any:
+        """Another stage's parameters, as far as this stage may read them: all of this or
+        an earlier stage's (their values are in this stage's reuse key already), of a later
+        stage only what ``StageSpec.reads_params`` declares (anything else raises
+        ``UndeclaredRead``, which would let a study reuse this stage wrongly)."""
+        from engine.paradigms import PARADIGMS
+
+        params = self.loaded.stage_params[stage]
+        paradigm = PARADIGMS.get(self.recipe.paradigm)
+        order = [s.name for s in paradigm.stages] if paradigm else []
+        if stage not in order or self.stage not in order or \
+                order.index(stage) <= order.index(self.stage):
+            return params
+        declared = {path for path in self.spec.reads_params if path.split(".")[0] == stage}
+        return params if stage in declared else DeclaredView(params, stage, self.stage, declared)
 
     # -- data ---------------------------------------------------------------------------
     def items(self, split: str | None = None) -> list[Item]:
@@ -156,3 +175,44 @@ class StageContext:
         self._send(ev.TraceStored(self.run_id, self.stage, trace_id, fields["role"],
                                   fields.get("item_id")))
         return trace_id
+
+
+class UndeclaredRead(RuntimeError):
+    """A stage read a later stage's parameter its ``StageSpec.reads_params`` leaves out, or
+    a recipe section its ``StageSpec.reads`` leaves out."""
+
+
+class SectionView:
+    """The recipe as a stage with narrowed ``reads`` sees it: another section raises."""
+
+    def __init__(self, recipe: Recipe, reader: str, reads: tuple[str, ...]) -> None:
+        self._recipe, self._reader, self._reads = recipe, reader, reads
+
+    def __getattr__(self, name: str) -> Any:
+        if name in SECTIONS and name not in self._reads:
+            raise UndeclaredRead(
+                f"stage {self._reader!r} reads the recipe's {name} section, but its "
+                f"StageSpec.reads is {self._reads}: add {name!r} there (in the paradigm's "
+                "__init__.py) so that the stage's reuse key follows it")
+        return getattr(self._recipe, name)
+
+
+class DeclaredView:
+    """A later stage's parameters seen through what the reading stage declared."""
+
+    def __init__(self, value: Any, path: str, reader: str, declared: set[str]) -> None:
+        self._value, self._path, self._reader, self._declared = value, path, reader, declared
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        path = f"{self._path}.{name}"
+        value = getattr(self._value, name)
+        if path in self._declared:
+            return value
+        if any(d.startswith(path + ".") for d in self._declared):
+            return DeclaredView(value, path, self._reader, self._declared)
+        raise UndeclaredRead(
+            f"stage {self._reader!r} reads {path}, a parameter of a later stage, but its "
+            f"StageSpec.reads_params does not name it: add {path!r} there (in the "
+            "paradigm's __init__.py) so that the stage's reuse key follows it")

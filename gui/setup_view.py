@@ -50,6 +50,7 @@ from engine.recipes import (
 from engine.validate import parse_recipe
 from gui import hooks
 from gui.background import run_in_background
+from gui.endpoints_editor import EndpointsEditor
 from gui.forms import ModelForm, set_invalid
 from gui.paradigm_card import ParadigmCard
 from gui.settings import endpoints
@@ -225,8 +226,11 @@ class SetupView(QWidget):
         form.addRow("keyring", key_row)
         form.addRow(test_row)
         outer.addLayout(form)
+        self.pool = EndpointsEditor()
+        outer.addWidget(self.pool)
         self.teacher_more = ModelForm(TeacherSpec, "teacher", "More teacher settings",
-                                      skip=("kind", "base_url", "model", "api_key_env"))
+                                      skip=("kind", "base_url", "model", "api_key_env",
+                                            "endpoints", "batch"))
         outer.addWidget(self.teacher_more)
         self.custom.update({"teacher.kind": self.teacher_preset, "teacher.base_url": self.base_url,
                             "teacher.model": self.teacher_model,
@@ -236,6 +240,7 @@ class SetupView(QWidget):
         self.fetch_models.clicked.connect(self.fetch_teacher_models)
         self.test_button.clicked.connect(self.test_connection)
         self.keyring_save.clicked.connect(self._save_key)
+        self.pool.changed.connect(self._pool_changed)
         self._preset_changed(self.teacher_preset.currentText())
         return box
 
@@ -318,6 +323,7 @@ class SetupView(QWidget):
         for w in (self.base_url, self.key_env, self.keyring_key, self.keyring_save,
                   self.fetch_models):
             w.setEnabled(not embedded)
+        self.base_url.setEnabled(not embedded and not self.pool.endpoints())
         if embedded:
             self.base_url.setText("")
             self.teacher_model.setCurrentText("lab" if preset == LAB_PRESET else "embedded")
@@ -328,6 +334,15 @@ class SetupView(QWidget):
             if self.teacher_model.currentText() == "embedded":
                 self.teacher_model.setCurrentText("gpt-4o-mini" if preset == "OpenAI" else "")
         self._key_status()
+
+    def _pool_changed(self) -> None:
+        """A server pool replaces the single base URL (the recipe takes one or the other)."""
+        embedded = self.teacher_preset.currentText() in (TEACHER_PRESETS[0], LAB_PRESET)
+        self.base_url.setEnabled(not embedded and not self.pool.endpoints())
+        self.base_url.setToolTip("the server pool below is used instead" if self.pool.endpoints()
+                                 else TeacherSpec.model_fields["base_url"].description or "")
+        if hasattr(self, "_yaml_timer"):
+            self._changed()
 
     def _key_status(self) -> None:
         name = self.key_env.text().strip()
@@ -414,12 +429,13 @@ class SetupView(QWidget):
         preset = self.teacher_preset.currentText()
         kind = {TEACHER_PRESETS[0]: "embedded", LAB_PRESET: "lab"}.get(preset, "openai")
         teacher: dict[str, Any] = {"kind": kind}
-        if self.base_url.text().strip():
+        if self.base_url.text().strip() and not self.pool.endpoints():
             teacher["base_url"] = self.base_url.text().strip()
         teacher["model"] = self.teacher_model.currentText().strip() or "embedded"
         if self.key_env.text().strip():
             teacher["api_key_env"] = self.key_env.text().strip()
         teacher.update(self.teacher_more.values())
+        teacher.update(self.pool.values())
         student = {"model": self.student_model.text().strip() or "embedded",
                    **self.student_more.values()}
         data: dict[str, Any] = {
@@ -460,6 +476,9 @@ class SetupView(QWidget):
         if teacher.get("kind", "embedded") in ("embedded", "lab"):
             self.teacher_preset.setCurrentText(TEACHER_PRESETS[0] if teacher.get("kind", "embedded")
                                                == "embedded" else LAB_PRESET)
+        elif teacher.get("endpoints"):  # a pool of servers instead of one base URL
+            self.teacher_preset.setCurrentText("Custom URL")
+            self.base_url.setText("")
         else:
             url = str(teacher.get("base_url") or "https://api.openai.com/v1")
             named = [n for n, u in endpoints().items() if u.rstrip("/") == url.rstrip("/")]
@@ -469,6 +488,7 @@ class SetupView(QWidget):
         self.teacher_model.setCurrentText(str(teacher.get("model", default_model)))
         self.key_env.setText(str(teacher.get("api_key_env") or ""))
         self.teacher_more.set_values(teacher)
+        self.pool.set_values(teacher)
         student = data.get("student") or {}
         model = str(student.get("model", "embedded"))
         self.student_source.setCurrentIndex(0 if model == "embedded" else
@@ -513,7 +533,7 @@ class SetupView(QWidget):
             set_invalid(w, None)
 
     def _all_field_widgets(self) -> list[QWidget]:
-        out = list(self.custom.values())
+        out = list(self.custom.values()) + self.pool.all_widgets()
         for form in (self.teacher_more, self.student_more, self.training, self.evaluation,
                      *self.stage_forms.values()):
             out += form.all_widgets()
@@ -522,6 +542,9 @@ class SetupView(QWidget):
     def widget_for(self, path: str) -> QWidget | None:
         """The widget showing a recipe field (the closest parent that has one)."""
         parts = path.split(".")
+        pool = self.pool.widget_at(path)
+        if pool is not None:
+            return pool
         while parts:
             key = ".".join(parts)
             if key in self.custom:

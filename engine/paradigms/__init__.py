@@ -33,6 +33,13 @@ class StageSpec:
     # dataset, seed, teacher, student, training, evaluation); None: all of them. Its own
     # parameters and every earlier stage's inputs always count.
     reads: tuple[str, ...] | None = None
+    # Parameters of LATER stages (or of itself through another name) that the stage's code
+    # reads, e.g. ("train.template", "evaluate.task"); a bare stage name: all of its
+    # parameters. They join the stage's reuse key; an earlier stage's parameters count
+    # already (each key chains the one before). ``blocks.stage_params`` refuses a read of a
+    # later stage's parameter that is not declared here, and tests/test_study_reuse_keys.py
+    # finds every such read in the source.
+    reads_params: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -51,9 +51,10 @@ def params_of(ctx: StageContext, kind: type[P]) -> P:
 
 
 def stage_params(ctx: StageContext, stage: str, kind: type[P]) -> P:
-    """Another stage's parameters of this recipe (e.g. the train stage's prompt template)."""
-    params = ctx.loaded.stage_params[stage]
-    assert isinstance(params, kind), f"{stage}: params are {type(params)}"
+    """Another stage's parameters of this recipe (e.g. the train stage's prompt template);
+    of a later stage only the fields the reading stage declares in ``reads_params``."""
+    assert isinstance(ctx.loaded.stage_params[stage], kind), f"{stage}: not a {kind}"
+    params: P = ctx.params_of_stage(stage)
     return params
 
 

@@ -8,7 +8,9 @@ content of files they name, such as prompt templates), and the recipe sections i
 the data set's content hash (items, field mapping, split and its seed), the seed, the
 teacher (less the settings that cannot change an answer: concurrency, rate limits, timeout,
 retries, budget, key lookup), the student, training and evaluation settings. A
-``StageSpec`` may narrow the sections with ``reads``.
+``StageSpec`` may narrow the sections with ``reads``, and names in ``reads_params`` the
+parameters of later stages that its code reads (e.g. a baseline that prompts with the
+train stage's template): their values (and named files) join its key.
 
 When a study runs a stage whose key matches a completed stage of another run in the
 project, and every earlier stage of this run was reused as well, ``copy_stage`` copies
@@ -28,13 +30,12 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.recipes import LoadedRecipe
+from engine.recipes import SECTIONS, LoadedRecipe
 from engine.store import Store, calls, now, runs
 
 if TYPE_CHECKING:
     from engine.paradigms import StageSpec
 
-SECTIONS = ("dataset", "seed", "teacher", "student", "training", "evaluation")
 # Teacher settings that change how requests are sent, never what comes back.
 TEACHER_OPERATIONAL = frozenset({"concurrency", "requests_per_minute", "tokens_per_minute",
                                  "timeout_s", "max_retries", "budget", "use_keyring",
@@ -108,11 +109,28 @@ def stage_keys(loaded: LoadedRecipe, stages: Sequence[StageSpec],
         files: dict[str, str] = {}
         _named_files(params, loaded.base_dir, files)
         reads = SECTIONS if spec.reads is None else spec.reads
-        previous = _digest({
-            "previous": previous, "stage": spec.name, "params": params, "files": files,
-            "sections": {name: _section(loaded, name, dataset_hash) for name in reads}})
+        parts = {"previous": previous, "stage": spec.name, "params": params, "files": files,
+                 "sections": {name: _section(loaded, name, dataset_hash) for name in reads}}
+        if spec.reads_params:  # only then: the keys of stages that read no other stay as they were
+            other = {path: param_value(loaded, path) for path in spec.reads_params}
+            other_files: dict[str, str] = {}
+            _named_files(other, loaded.base_dir, other_files)
+            parts["other_params"] = {"values": other, "files": other_files}
+        previous = _digest(parts)
         keys[spec.name] = previous
     return keys
+
+
+def param_value(loaded: LoadedRecipe, path: str) -> Any:
+    """The value of a stage parameter named ``"<stage>.<field>[.<field>...]"`` (a bare stage
+    name: all its parameters), as JSON; KeyError names a path the recipe's stages lack."""
+    stage, *fields = path.split(".")
+    value: Any = loaded.stage_params[stage].model_dump(mode="json")
+    for name in fields:
+        if not isinstance(value, dict) or name not in value:
+            raise KeyError(f"{path}: stage {stage!r} has no parameter {name!r}")
+        value = value[name]
+    return value
 
 
 def dataset_hash(store: Store, dataset_id: int) -> str:

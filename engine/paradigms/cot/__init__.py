@@ -25,9 +25,11 @@ PARADIGM = Paradigm(
     default_recipe="cot-lab.yaml",
     stages=(
         StageSpec("baseline", baseline, P.BaselineParams, "The untrained student answers the "
-                  "evaluation items."),
+                  "evaluation items.",
+                  reads_params=("train.template", "evaluate.task", "evaluate.batch_size")),
         StageSpec("solve", solve, P.SolveParams, "The teacher (or the data) gives a verified "
-                  "step-by-step solution per training question."),
+                  "step-by-step solution per training question.",
+                  reads_params=("evaluate.task",)),
         StageSpec("train", train, P.TrainParams, "QLoRA SFT on question -> solution."),
         StageSpec("evaluate", evaluate, P.EvaluateParams, "The trained student answers the "
                   "evaluation items; accuracy and lift with CIs."),

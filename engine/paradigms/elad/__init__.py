@@ -47,7 +47,8 @@ PARADIGM = Paradigm(
     default_recipe="elad-lab.yaml",
     stages=(
         StageSpec("baseline", baseline, P.BaselineParams, "The untrained student answers the "
-                  "evaluation items (round 0)."),
+                  "evaluation items (round 0).",
+                  reads_params=("rounds.task", "rounds.batch_size", "rounds.train.template")),
         StageSpec("rounds", rounds, P.RoundsParams, "R rounds of explore -> score -> select "
                   "-> revise -> train -> evaluate, budget B items a round."),
     ),

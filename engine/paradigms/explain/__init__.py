@@ -35,7 +35,8 @@ PARADIGM = Paradigm(
                   reads=("dataset",)),
         StageSpec("train", train, P.TrainParams, "QLoRA SFT of the Reasoner."),
         StageSpec("plan", plan, P.PlanParams, "Sample M plans per evaluation problem."),
-        StageSpec("code", code, P.CodeParams, "The Coder writes T programs per plan."),
+        StageSpec("code", code, P.CodeParams, "The Coder writes T programs per plan.",
+                  reads_params=("evaluate.task",)),
         StageSpec("evaluate", evaluate, P.EvaluateParams, "Run programs; solve@k, grid, cost."),
     ),
 )

@@ -39,17 +39,23 @@ PARADIGM = Paradigm(
     default_recipe="lema-lab.yaml",
     stages=(
         StageSpec("baseline", baseline, P.BaselineParams, "The untrained student answers the "
-                  "evaluation items."),
+                  "evaluation items.",
+                  reads_params=("train.student_template", "evaluate.task", "evaluate.batch_size")),
         StageSpec("sample", sample, P.SampleParams, "The student (and listed endpoints) "
-                  "sample k paths per question; the wrong, distinct ones are mistakes."),
+                  "sample k paths per question; the wrong, distinct ones are mistakes.",
+                  reads_params=("train.student_template", "evaluate.task")),
         StageSpec("correct", correct, P.CorrectParams, "The teacher's correction triplet per "
-                  "mistake; kept only with the gold answer, every drop with its reason."),
+                  "mistake; kept only with the gold answer, every drop with its reason.",
+                  reads_params=("evaluate.task",)),
         StageSpec("evolve", evolve, P.EvolveParams, "Optional: new questions from corrected "
-                  "ones, majority-labelled, then their mistakes and corrections."),
+                  "ones, majority-labelled, then their mistakes and corrections.",
+                  reads_params=("train.student_template", "evaluate.task")),
         StageSpec("cot", cot, P.CotParams, "The teacher's verified step-by-step solutions "
-                  "(or gold ones); optionally more of them for the correction budget."),
+                  "(or gold ones); optionally more of them for the correction budget.",
+                  reads_params=("evaluate.task",)),
         StageSpec("train", train, P.TrainParams, "SFT on CoT rows mixed with correction rows, "
-                  "loss on outputs only."),
+                  "loss on outputs only.",
+                  reads_params=("evaluate.task",)),
         StageSpec("evaluate", evaluate, P.EvaluateParams, "The trained student on the "
                   "evaluation items: accuracy and paired lift with CIs."),
         StageSpec("analyse", analyse, P.AnalyseParams, "ΔPPL of wrong vs corrected chains "

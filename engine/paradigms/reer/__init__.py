@@ -31,12 +31,15 @@ PARADIGM = Paradigm(
     default_recipe="reer-lab.yaml",
     stages=(
         StageSpec("baseline", baseline, P.BaselineParams, "The no-thinking student: SFT on "
-                  "query -> answer (shared by a study's arms)."),
+                  "query -> answer (shared by a study's arms).",
+                  reads_params=("train.template",)),
         StageSpec("draft", draft, P.DraftParams, "The teacher writes a first thinking z0 for "
-                  "each (query, answer); bad drafts are redrawn, then flagged."),
+                  "each (query, answer); bad drafts are redrawn, then flagged.",
+                  reads_params=("train.template",)),
         StageSpec("search", search, P.SearchParams, "Segment by segment, the teacher proposes "
                   "rewrites; the local scorer keeps one only if it makes the answer more "
-                  "predictable."),
+                  "predictable.",
+                  reads_params=("train.template",)),
         StageSpec("filter", filter_stage, P.FilterParams, "Drops unfinished or looping "
                   "thinking; measures and flags how much of the answer it copies."),
         StageSpec("train", train, P.TrainParams, "QLoRA SFT on query -> thinking + answer."),

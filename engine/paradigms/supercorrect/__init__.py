@@ -34,15 +34,20 @@ PARADIGM = Paradigm(
     default_recipe="supercorrect-lab.yaml",
     stages=(
         StageSpec("template", template, P.TemplateParams, "The teacher rewrites each reference "
-                  "solution as an XML thought template; broken or wrong ones are flagged."),
-        StageSpec("hsft", hsft, P.HsftParams, "QLoRA SFT on problem -> template."),
+                  "solution as an XML thought template; broken or wrong ones are flagged.",
+                  reads_params=("evaluate.task", "evaluate.answer_format")),
+        StageSpec("hsft", hsft, P.HsftParams, "QLoRA SFT on problem -> template.",
+                  reads_params=("evaluate.answer_format",)),
         StageSpec("hsft_eval", hsft_eval, P.HsftEvalParams, "The HSFT student answers the "
-                  "evaluation items (the before of DPO's lift)."),
+                  "evaluation items (the before of DPO's lift).",
+                  reads_params=("evaluate.task", "evaluate.answer_format", "evaluate.batch_size")),
         StageSpec("solve", solve, P.SolveParams, "The HSFT student solves the training "
-                  "problems in the template; answers verified."),
+                  "problems in the template; answers verified.",
+                  reads_params=("evaluate.task", "evaluate.answer_format", "evaluate.batch_size")),
         StageSpec("correct", correct, P.CorrectParams, "For each wrong solution: the teacher's "
                   "cause and correction of the first wrong step (with the reference), "
-                  "optional inspector rounds, the student's own self-correction."),
+                  "optional inspector rounds, the student's own self-correction.",
+                  reads_params=("evaluate.task", "evaluate.answer_format")),
         StageSpec("pairs", pairs, P.PairsParams, "Preference pairs on step k: problem + steps "
                   "1..k-1; the teacher's correction vs the student's."),
         StageSpec("dpo", dpo, P.DpoParams, "DPO from the HSFT adapter, the HSFT student as the "
