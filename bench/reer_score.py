@@ -1,13 +1,21 @@
-"""REER's scorer: the same 64 candidate thinkings scored batched vs one forward pass each.
+"""REER's scorer: the same 64 candidate thinkings scored the naive way and by the scorer.
 
 The candidates are what REER's search scores: for 32 items of the lab's `why` family, the
 scripted teacher's draft z0 and one edit of a vague segment (engine/lab/why.py), each
 scored as the mean clipped negative log-prob of the reference answer after its first
-segment (engine/paradigms/reer/scoring.py), on the embedded SmolLM2-135M by default.
-Both ways give the same scores (checked); the script prints their times and, last,
-``reer_score_speedup: <batched speedup>``. Run with OMP_NUM_THREADS=1 on a shared machine.
+segment, on the embedded SmolLM2-135M by default. Three ways, same scores (checked to 1e-4):
 
-    python bench/reer_score.py                     # SmolLM2-135M, batch 16
+- naive: one candidate per forward pass, the model's full logits at every position and a
+  log-softmax over the vocabulary, as a straightforward implementation does;
+- the scorer (engine/paradigms/reer/scoring.py) at batch 1: LM head only on the scored
+  positions, and an item's two candidates run their shared token prefix once;
+- the scorer batched (``--batch``, 16 by default).
+
+The batch-1 line shows how much comes from less compute and how much from batching. Wall
+and CPU seconds are printed with the load average (the machine may be shared). Last line:
+``reer_score_speedup: <naive wall / scorer batched wall>``.
+
+    OMP_NUM_THREADS=2 python bench/reer_score.py      # SmolLM2-135M, batch 16
     python bench/reer_score.py --model PATH --batch 32 --n 16
 """
 
@@ -89,18 +97,21 @@ def main() -> None:
           f"{os.environ.get('OMP_NUM_THREADS')}); load average {os.getloadavg()[0]:.2f} "
           "(a shared machine: other jobs run too)")
 
+    cpu: dict[str, float] = {}
+
     def run(batch: int, n: int | None = None) -> tuple[float, list[float], int]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         scored = score_thinkings(model, tokenizer, prompts[:n], zs[:n], ys[:n],
                                  layout=DEFAULT_LAYOUT, batch_size=batch)
+        cpu[f"batch {batch}"] = time.process_time() - c0
         return (time.perf_counter() - t0, [s.score for s in scored],
                 sum(s.input_tokens for s in scored))
 
     run(2, 2)  # warm-up: first-call allocations
     naive_scores(model, tokenizer, cands[:1], DEFAULT_LAYOUT)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     naive = naive_scores(model, tokenizer, cands, DEFAULT_LAYOUT)
-    naive_s = time.perf_counter() - t0
+    naive_s, cpu["naive"] = time.perf_counter() - t0, time.process_time() - c0
     single_s, single, tokens = run(1)
     batched_s, batched, _ = run(args.batch)
     from engine.paradigms.reer.formats import split_answer
@@ -122,6 +133,10 @@ def main() -> None:
     print(f"new scorer, batch {args.batch}: {batched_s:.2f} s ({single_s / batched_s:.2f}x "
           "the new at batch 1)")
     print(f"largest score difference from the naive: batched {diff:.2e}, batch 1 {diff1:.2e}")
+    print("CPU seconds (all threads; less affected by other jobs than wall time): naive "
+          f"{cpu['naive']:.1f}, new batch 1 {cpu['batch 1']:.1f}, new batch {args.batch} "
+          f"{cpu[f'batch {args.batch}']:.1f}; naive / new batched "
+          f"{cpu['naive'] / cpu[f'batch {args.batch}']:.2f}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     assert max(diff, diff1) < 1e-4, "the new scorer's scores differ from the naive ones"
     print(f"reer_score_speedup: {naive_s / batched_s:.2f}")

@@ -14,19 +14,19 @@ from .tiny_model import ensure_tiny_model
 
 def test_candidates_with_a_long_common_beginning_share_it_and_the_rest_run_alone():
     base = list(range(100))
-    encoded = [(base + [7, 8, 9], 101),     # shares 100 with the next, 101 with the third
+    encoded = [([*base, 7, 8, 9], 101),     # shares 100 with the next, 101 with the third
                (base[:90] + [5] * 20, 95),
-               (base + [7, 1], 102),
+               ([*base, 7, 1], 102),
                ([3] * 80, 40),              # shares nothing with the others
                (base[:10] + [4] * 90, 50)]  # shares only 10 tokens: alone
     groups = {tuple(sorted(m)): shared for shared, m in shared_groups(encoded)}
     assert groups == {(0, 1, 2): 90, (3,): 0, (4,): 0}
     # the shared prefix stops before any member's first scored token
-    assert {tuple(sorted(m)): s for s, m in shared_groups([(base + [1], 70), (base + [2], 99)])} \
+    assert {tuple(sorted(m)): s for s, m in shared_groups([([*base, 1], 70), ([*base, 2], 99)])} \
         == {(0, 1): 69}
     # a prefix shorter than MIN_SHARED is not worth a pass of its own
     short = base[:MIN_SHARED - 1]
-    assert all(s == 0 for s, _ in shared_groups([(short + [1, 2], 64), (short + [3, 4], 64)]))
+    assert all(s == 0 for s, _ in shared_groups([([*short, 1, 2], 64), ([*short, 3, 4], 64)]))
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def score_thinkings(model: Any, tokenizer: Any, prompts: Sequence[Messages],
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     logprobs = target_logprobs(model, encoded, pad=pad, batch_size=batch_size)
     out = []
-    for (ids, start), lp in zip(encoded, logprobs, strict=True):
+    for (ids, _start), lp in zip(encoded, logprobs, strict=True):
         used = [min(max(v, -clip), 0.0) for v in lp]
         out.append(Scored(-sum(used) / len(used) if used else math.nan, len(used), len(ids)))
     return out
@@ -85,10 +85,10 @@ def shared_groups(encoded: Sequence[tuple[list[int], int]]) -> list[tuple[int, l
             common = min(_common(first, ids), start - 1,
                          *(encoded[j][1] - 1 for j in members))
             if len(members) == 1 and common >= MIN_SHARED:
-                groups[-1] = (common, members + [i])
+                groups[-1] = (common, [*members, i])
                 continue
             if len(members) > 1 and common >= max(MIN_SHARED, shared // 2):
-                groups[-1] = (min(shared, common), members + [i])
+                groups[-1] = (min(shared, common), [*members, i])
                 continue
         groups.append((0, [i]))
     return groups
