@@ -1,13 +1,21 @@
-"""REER's scorer: the same 64 candidate thinkings scored batched vs one forward pass each.
+"""REER's scorer: the same 64 candidate thinkings scored the naive way and by the scorer.
 
 The candidates are what REER's search scores: for 32 items of the lab's `why` family, the
 scripted teacher's draft z0 and one edit of a vague segment (engine/lab/why.py), each
 scored as the mean clipped negative log-prob of the reference answer after its first
-segment (engine/paradigms/reer/scoring.py), on the embedded SmolLM2-135M by default.
-Both ways give the same scores (checked); the script prints their times and, last,
-``reer_score_speedup: <batched speedup>``. Run with OMP_NUM_THREADS=1 on a shared machine.
+segment, on the embedded SmolLM2-135M by default. Three ways, same scores (checked to 1e-4):
 
-    python bench/reer_score.py                     # SmolLM2-135M, batch 16
+- naive: one candidate per forward pass, the model's full logits at every position and a
+  log-softmax over the vocabulary, as a straightforward implementation does;
+- the scorer (engine/paradigms/reer/scoring.py) at batch 1: LM head only on the scored
+  positions, and an item's two candidates run their shared token prefix once;
+- the scorer batched (``--batch``, 16 by default).
+
+The batch-1 line shows how much comes from less compute and how much from batching. Wall
+and CPU seconds are printed with the load average (the machine may be shared). Last line:
+``reer_score_speedup: <naive wall / scorer batched wall>``.
+
+    OMP_NUM_THREADS=2 python bench/reer_score.py      # SmolLM2-135M, batch 16
     python bench/reer_score.py --model PATH --batch 32 --n 16
 """
 
@@ -45,6 +53,26 @@ def candidates(n_items: int) -> list[tuple[list[dict[str, str]], str, str]]:
     return out
 
 
+def naive_scores(model, tokenizer, cands, layout: str, clip: float = 2.0) -> list[float]:
+    """What a straightforward scorer does: one candidate per forward pass, the model's full
+    logits at every position, log-softmax over the vocabulary, then the target's tokens."""
+    import torch
+
+    from engine.paradigms.reer.formats import split_answer
+    from engine.paradigms.reer.scoring import before_answer
+    from engine.student.score import target_tokens
+
+    out = []
+    with torch.no_grad():
+        for prompt, z, y in cands:
+            head, rest = split_answer(y)
+            ids, start = target_tokens(tokenizer, prompt, rest, before_answer(layout, z) + head)
+            logits = model(input_ids=torch.tensor([ids])).logits[0].float()
+            lp = logits[:-1].log_softmax(-1).gather(-1, torch.tensor(ids[1:])[:, None])[:, 0]
+            out.append(float(-lp[start - 1:].clamp(-clip, 0.0).mean()))
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="embedded", help="student model (default: embedded)")
@@ -55,36 +83,63 @@ def main() -> None:
     import torch
 
     from engine.paradigms.reer.params import DEFAULT_LAYOUT
-    from engine.paradigms.reer.scoring import score_thinkings
+    from engine.paradigms.reer.scoring import score_thinkings, shared_groups
     from engine.recipes import StudentSpec
     from engine.student import load_student
+    from engine.student.score import target_tokens
 
     model, tokenizer = load_student(StudentSpec(model=args.model, quantization="none"),
                                     for_training=False)
     cands = candidates(args.n // 2)
     prompts, zs, ys = (list(x) for x in zip(*cands, strict=True))
-    print(f"model {args.model}; {len(cands)} candidates; torch threads "
-          f"{torch.get_num_threads()} (OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}); "
-          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"model {args.model} ({model.config._attn_implementation} attention); {len(cands)} "
+          f"candidates; torch threads {torch.get_num_threads()} (OMP_NUM_THREADS="
+          f"{os.environ.get('OMP_NUM_THREADS')}); load average {os.getloadavg()[0]:.2f} "
+          "(a shared machine: other jobs run too)")
+
+    cpu: dict[str, float] = {}
 
     def run(batch: int, n: int | None = None) -> tuple[float, list[float], int]:
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         scored = score_thinkings(model, tokenizer, prompts[:n], zs[:n], ys[:n],
                                  layout=DEFAULT_LAYOUT, batch_size=batch)
+        cpu[f"batch {batch}"] = time.process_time() - c0
         return (time.perf_counter() - t0, [s.score for s in scored],
                 sum(s.input_tokens for s in scored))
 
     run(2, 2)  # warm-up: first-call allocations
+    naive_scores(model, tokenizer, cands[:1], DEFAULT_LAYOUT)
+    t0, c0 = time.perf_counter(), time.process_time()
+    naive = naive_scores(model, tokenizer, cands, DEFAULT_LAYOUT)
+    naive_s, cpu["naive"] = time.perf_counter() - t0, time.process_time() - c0
     single_s, single, tokens = run(1)
     batched_s, batched, _ = run(args.batch)
-    diff = max(abs(a - b) for a, b in zip(single, batched, strict=True))
-    print(f"tokens in the forward passes: {tokens} ({tokens / len(cands):.0f} per candidate)")
-    print(f"one forward pass each: {single_s:.2f} s ({tokens / single_s:.0f} tokens/s)")
-    print(f"batched ({args.batch} per pass): {batched_s:.2f} s ({tokens / batched_s:.0f} tokens/s)")
-    print(f"largest score difference between the two: {diff:.2e}")
+    from engine.paradigms.reer.formats import split_answer
+    from engine.paradigms.reer.scoring import before_answer
+
+    encoded = [target_tokens(tokenizer, p, split_answer(y)[1],
+                             before_answer(DEFAULT_LAYOUT, z) + split_answer(y)[0])
+               for p, z, y in cands]
+    groups = shared_groups(encoded)
+    computed = tokens - sum(shared * (len(members) - 1) for shared, members in groups)
+    scored_tokens = sum(len(ids) - start for ids, start in encoded)
+    diff = max(abs(a - b) for a, b in zip(naive, batched, strict=True))
+    diff1 = max(abs(a - b) for a, b in zip(naive, single, strict=True))
+    print(f"tokens in the candidates: {tokens} ({tokens / len(cands):.0f} per candidate); "
+          f"scored: {scored_tokens}; run by the new scorer (shared prefixes once): {computed}")
+    print(f"naive, one forward pass each, full logits: {naive_s:.2f} s "
+          f"({tokens / naive_s:.0f} tokens/s)")
+    print(f"new scorer, batch 1: {single_s:.2f} s ({naive_s / single_s:.2f}x the naive)")
+    print(f"new scorer, batch {args.batch}: {batched_s:.2f} s ({single_s / batched_s:.2f}x "
+          "the new at batch 1)")
+    print(f"largest score difference from the naive: batched {diff:.2e}, batch 1 {diff1:.2e}")
+    print("CPU seconds (all threads; less affected by other jobs than wall time): naive "
+          f"{cpu['naive']:.1f}, new batch 1 {cpu['batch 1']:.1f}, new batch {args.batch} "
+          f"{cpu[f'batch {args.batch}']:.1f}; naive / new batched "
+          f"{cpu['naive'] / cpu[f'batch {args.batch}']:.2f}")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
-    assert diff < 1e-3, "batched and single scores differ"
-    print(f"reer_score_speedup: {single_s / batched_s:.2f}")
+    assert max(diff, diff1) < 1e-4, "the new scorer's scores differ from the naive ones"
+    print(f"reer_score_speedup: {naive_s / batched_s:.2f}")
 
 
 if __name__ == "__main__":
