@@ -116,28 +116,25 @@ def target_logprobs(model: Any, encoded: Sequence[tuple[list[int], int]], *, pad
     """
     import torch
 
+    from engine.student.modes import eval_mode
+
     out: list[list[float]] = [[] for _ in encoded]
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
-    try:
-        with torch.inference_mode():
-            alone: list[int] = []
-            for shared, members in shared_groups(encoded):
-                if shared == 0:
-                    alone += members
-                    continue
-                prefix = torch.tensor([encoded[members[0]][0][:shared]], device=device)
-                cache = model.get_decoder()(input_ids=prefix, use_cache=True).cache
-                kv = [(layer.keys, layer.values) for layer in cache.layers]
-                for lo in range(0, len(members), batch_size):
-                    chunk = members[lo:lo + batch_size]
-                    _run(model, encoded, chunk, out, pad=pad, shared=shared, kv=kv)
-            alone.sort(key=lambda i: -len(encoded[i][0]))
-            for lo in range(0, len(alone), batch_size):
-                _run(model, encoded, alone[lo:lo + batch_size], out, pad=pad)
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        alone: list[int] = []
+        for shared, members in shared_groups(encoded):
+            if shared == 0:
+                alone += members
+                continue
+            prefix = torch.tensor([encoded[members[0]][0][:shared]], device=device)
+            cache = model.get_decoder()(input_ids=prefix, use_cache=True).cache
+            kv = [(layer.keys, layer.values) for layer in cache.layers]
+            for lo in range(0, len(members), batch_size):
+                chunk = members[lo:lo + batch_size]
+                _run(model, encoded, chunk, out, pad=pad, shared=shared, kv=kv)
+        alone.sort(key=lambda i: -len(encoded[i][0]))
+        for lo in range(0, len(alone), batch_size):
+            _run(model, encoded, alone[lo:lo + batch_size], out, pad=pad)
     return out
 
 
