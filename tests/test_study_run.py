@@ -4,6 +4,7 @@ of a stage with parent links, pairs and artifacts remapped."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -204,13 +205,14 @@ def test_copy_stage_remaps_parents_evaluations_pairs_and_keeps_artifact_files(db
         g = traces.add_trace(store, run_id=src, stage="gen", role="student", output="s",
                              steps=[StepIn("one"), StepIn("two", verdict="wrong")])
         r1 = traces.add_trace(store, run_id=src, stage="revise", role="teacher", output="r1",
-                              parent_id=g)
+                              parent_id=g, parsed={"student_trace": g, "k": 2})
         r2 = traces.add_trace(store, run_id=src, stage="revise", role="teacher", output="r2",
                               parent_id=r1, steps=[StepIn("fixed")])
         traces.add_evaluation(store, run_id=src, stage="revise", item_id=None, passed=True,
                               trace_id=r2)
         traces.add_pair(store, run_id=src, stage="revise", prompt="p", chosen="r2",
-                        rejected="s", chosen_trace_id=r2, rejected_trace_id=g)
+                        rejected="s", chosen_trace_id=r2, rejected_trace_id=g,
+                        meta={"student_trace": g, "k": 2})
         runs.add_metric(store, src, "cost/student_gen_tokens", 7.0, stage="revise")
         runs.mark_unit(store, src, "revise", "u1")
         runs.add_artifact(store, src, "adapter", adapter, {"stage": "revise"})
@@ -238,6 +240,10 @@ def test_copy_stage_remaps_parents_evaluations_pairs_and_keeps_artifact_files(db
         pair = store.one("SELECT chosen_trace_id, rejected_trace_id FROM pairs WHERE run_id = ?",
                          (dst,))
         assert tuple(pair) == (copies["r2"].id, copies["s"].id)
+        # trace ids named inside JSON (a correction's student_trace) point at this run's copies
+        assert copies["r1"].parsed == {"student_trace": copies["s"].id, "k": 2}
+        (meta,) = store.one("SELECT meta FROM pairs WHERE run_id = ?", (dst,))
+        assert json.loads(meta) == {"student_trace": copies["s"].id, "k": 2}
         assert runs.finished_units(store, dst, "revise") == {"u1"}
         assert runs.latest_metrics(store, dst) == {"cost/student_gen_tokens": 7.0}
         arts = runs.artifacts(store, dst)

@@ -182,6 +182,31 @@ def _external_map(store: Store, refs: set[int], dst: int) -> dict[int, int] | No
     return out
 
 
+def _json_refs(raw: Any) -> dict[str, int]:
+    """Trace ids a row names inside its JSON (``parsed`` of a trace, ``meta`` of a pair):
+    top-level keys ending in ``_trace`` or ``_trace_id`` with an integer value, e.g. a
+    correction's ``student_trace``. They are remapped like the id columns."""
+    if raw is None:
+        return {}
+    try:
+        value = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    except ValueError:
+        return {}
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)
+            and (k.endswith("_trace") or k.endswith("_trace_id"))}
+
+
+def _remap_json(raw: Any, mapping: dict[int, int]) -> Any:
+    refs = _json_refs(raw)
+    if not refs:
+        return raw
+    value = json.loads(raw) if isinstance(raw, str | bytes) else dict(raw)
+    value.update({k: mapping.get(v, v) for k, v in refs.items()})
+    return json.dumps(value)
+
+
 def copy_stage(store: Store, src: int, dst: int, stage: str) -> dict[str, int] | None:
     """Copy a completed stage of run ``src`` into run ``dst`` (see the module docstring);
     returns the number of rows copied per table, or None when a trace it refers to has no
@@ -197,6 +222,8 @@ def copy_stage(store: Store, src: int, dst: int, stage: str) -> dict[str, int] |
     refs |= {int(r["trace_id"]) for r in evals if r["trace_id"] is not None}
     refs |= {int(r[c]) for r in pairs for c in ("chosen_trace_id", "rejected_trace_id")
              if r[c] is not None}
+    refs |= {v for r in traces for v in _json_refs(r["parsed"]).values()}
+    refs |= {v for r in pairs for v in _json_refs(r["meta"]).values()}
     mapping = _external_map(store, refs - own, dst)
     if mapping is None:
         return None
@@ -213,7 +240,8 @@ def copy_stage(store: Store, src: int, dst: int, stage: str) -> dict[str, int] |
                 values.update(id=mapping[int(r["id"])], run_id=dst,
                               copied_from=r["copied_from"] or r["id"],
                               parent_id=None if r["parent_id"] is None
-                              else mapping[int(r["parent_id"])])
+                              else mapping[int(r["parent_id"])],
+                              parsed=_remap_json(r["parsed"], mapping))
                 rows.append([values[c] for c in cols])
             store.conn.executemany(f"INSERT INTO traces ({', '.join(cols)}) VALUES "
                                    f"({', '.join('?' * len(cols))})", rows)
@@ -261,6 +289,8 @@ def _copy_rows(store: Store, table: str, rows: Sequence[Any], dst: int, mapping:
         for c in trace_columns:
             if row[c] is not None:
                 row[c] = mapping[int(row[c])]
+        if "meta" in row:
+            row["meta"] = _remap_json(row["meta"], mapping)
         values.append([row[c] for c in cols])
     store.conn.executemany(f"INSERT INTO {table} ({', '.join(cols)}) VALUES "
                            f"({', '.join('?' * len(cols))})", values)
