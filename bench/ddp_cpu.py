@@ -26,17 +26,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CONFIG = """compute_environment: LOCAL_MACHINE
-distributed_type: {kind}
-num_machines: 1
-num_processes: {n}
-machine_rank: 0
-mixed_precision: 'no'
-main_training_function: main
-rdzv_backend: static
-same_network: true
-use_cpu: false
-"""
 
 
 def specs(model: str, steps: int, batch: int, seq: int) -> tuple[Any, Any]:
@@ -76,10 +65,10 @@ def measure(mode: str, nproc: int, rows: Sequence[dict[str, Any]], student: Any,
         result = train_sft(rows, student=student, training=training, out_dir=out, seed=1,
                            on_event=on_event)
     else:
-        from engine.student.launch import train_launched
+        from engine.student.launch import accelerate_config, train_launched
 
         config = out / "accelerate.yaml"
-        config.write_text(CONFIG.format(kind="MULTI_GPU" if nproc > 1 else "NO", n=nproc))
+        config.write_text(accelerate_config(nproc, distributed="MULTI_GPU" if nproc > 1 else "NO"))
         result = train_launched("sft", rows, student=student, training=training,
                                 out_dir=out / "run", config=config, seed=1, on_event=on_event)
     m = result.metrics

@@ -16,6 +16,7 @@ import pytest
 
 from engine.errors import Cancelled, DistillabError
 from engine.recipes import StudentSpec, TrainingSpec
+from engine.student.launch import accelerate_config as launch_config
 from engine.validate import parse_recipe
 
 from .tiny_model import ensure_tiny_model, sft_rows
@@ -26,22 +27,11 @@ TRAINING = dict(max_steps=4, batch_size=2, grad_accum=1, learning_rate=5e-3,
                 logging_steps=1, save_steps=2)
 # On a machine without a GPU, accelerate's --cpu starts a single process (several need
 # MPI); the multi-GPU launcher (torchrun) starts them, and each falls back to gloo on the CPU.
-CONFIG = """compute_environment: LOCAL_MACHINE
-distributed_type: MULTI_GPU
-num_machines: 1
-num_processes: {n}
-machine_rank: 0
-mixed_precision: 'no'
-main_training_function: main
-rdzv_backend: static
-same_network: true
-use_cpu: false
-"""
 
 
 def accelerate_config(folder: Path, n: int = 2) -> Path:
     path = folder / f"accelerate-{n}.yaml"
-    path.write_text(CONFIG.format(n=n))
+    path.write_text(launch_config(n))
     return path
 
 

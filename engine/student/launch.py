@@ -57,6 +57,17 @@ class _Outcome:
     killed: bool = False
 
 
+def accelerate_config(num_processes: int, *, distributed: str = "MULTI_GPU",
+                      mixed_precision: str = "'no'") -> str:
+    """A one-node accelerate config file's text (accelerate's own YAML format). With
+    MULTI_GPU on a machine without a GPU, each process falls back to gloo on the CPU: how
+    the tests and bench/ddp_cpu.py run several ranks here (``--cpu`` starts only one)."""
+    return (f"compute_environment: LOCAL_MACHINE\ndistributed_type: {distributed}\n"
+            f"num_machines: 1\nnum_processes: {num_processes}\nmachine_rank: 0\n"
+            f"mixed_precision: {mixed_precision}\nmain_training_function: main\n"
+            "rdzv_backend: static\nsame_network: true\nuse_cpu: false\n")
+
+
 def write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     """Rows as JSON lines, written whole or not at all."""
     tmp = path.with_suffix(path.suffix + ".part")
