@@ -9,11 +9,21 @@ segment, on the embedded SmolLM2-135M by default. Three ways, same scores (check
   log-softmax over the vocabulary, as a straightforward implementation does;
 - the scorer (engine/paradigms/reer/scoring.py) at batch 1: LM head only on the scored
   positions, and an item's two candidates run their shared token prefix once;
-- the scorer batched (``--batch``, 16 by default).
+- the scorer batched (``--batch``, 16 by default);
+- the scorer batched with the body's matrix products in bfloat16 (autocast; the LM head and
+  log-softmax stay float32): what the search runs by default (``search.score_dtype: auto``)
+  on hardware that multiplies bf16 natively (a CPU with AVX512-BF16 or AMX, a CUDA GPU).
+  Its scores are not the same to 1e-4: the bench prints how far they are from the float32
+  ones and how often an item's draft and edit keep their order (the search's decision).
 
 The batch-1 line shows how much comes from less compute and how much from batching. Wall
-and CPU seconds are printed with the load average (the machine may be shared). Last line:
-``reer_score_speedup: <naive wall / scorer batched wall>``.
+and CPU seconds are printed with the load average (the machine may be shared). The bench
+also counts the floating-point operations each way does (matrix products and attention,
+from the model's shapes and the token counts): their ratio is the most any scorer that
+gives the same scores can gain on these candidates without faster hardware or numerics,
+since every candidate's tokens after what it shares with another must run through every
+layer. Last line: ``reer_score_speedup: <naive wall / the scorer's wall as the search runs it by
+default here>`` (bf16 where native, else float32); the float32 ratio is printed above it.
 
     OMP_NUM_THREADS=2 python bench/reer_score.py      # SmolLM2-135M, batch 16
     python bench/reer_score.py --model PATH --batch 32 --n 16
@@ -73,6 +83,26 @@ def naive_scores(model, tokenizer, cands, layout: str, clip: float = 2.0) -> lis
     return out
 
 
+def forward_flops(model, new: int, past: int = 0, head_rows: int | None = None) -> float:
+    """Multiply-adds x 2 of a forward pass over ``new`` tokens after ``past`` cached ones:
+    every linear layer of the body, attention's two products over the visible positions,
+    and the LM head on ``head_rows`` positions (all ``new`` when None)."""
+    import torch
+
+    body = sum(m.weight.numel() for m in model.get_decoder().modules()
+               if isinstance(m, torch.nn.Linear))
+    cfg = model.config
+    heads = cfg.num_attention_heads
+    head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // heads
+    layers = cfg.num_hidden_layers
+    # position t (1-based) attends to t earlier positions: QK^T and AV, 2 flops each.
+    visible = sum(past + t for t in range(1, new + 1))
+    attn = layers * 2 * 2 * heads * head_dim * visible
+    head = model.get_output_embeddings().weight.numel()
+    rows = new if head_rows is None else head_rows
+    return 2.0 * body * new + attn + 2.0 * head * rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="embedded", help="student model (default: embedded)")
@@ -83,7 +113,7 @@ def main() -> None:
     import torch
 
     from engine.paradigms.reer.params import DEFAULT_LAYOUT
-    from engine.paradigms.reer.scoring import score_thinkings, shared_groups
+    from engine.paradigms.reer.scoring import resolve_dtype, score_thinkings, shared_groups
     from engine.recipes import StudentSpec
     from engine.student import load_student
     from engine.student.score import target_tokens
@@ -99,21 +129,25 @@ def main() -> None:
 
     cpu: dict[str, float] = {}
 
-    def run(batch: int, n: int | None = None) -> tuple[float, list[float], int]:
+    def run(batch: int, n: int | None = None, dtype: str | None = None,
+            ) -> tuple[float, list[float], int]:
         t0, c0 = time.perf_counter(), time.process_time()
         scored = score_thinkings(model, tokenizer, prompts[:n], zs[:n], ys[:n],
-                                 layout=DEFAULT_LAYOUT, batch_size=batch)
-        cpu[f"batch {batch}"] = time.process_time() - c0
+                                 layout=DEFAULT_LAYOUT, batch_size=batch, dtype=dtype)
+        cpu[f"batch {batch}" + (f" {dtype}" if dtype else "")] = time.process_time() - c0
         return (time.perf_counter() - t0, [s.score for s in scored],
                 sum(s.input_tokens for s in scored))
 
     run(2, 2)  # warm-up: first-call allocations
+    run(2, 2, "bfloat16")
     naive_scores(model, tokenizer, cands[:1], DEFAULT_LAYOUT)
     t0, c0 = time.perf_counter(), time.process_time()
     naive = naive_scores(model, tokenizer, cands, DEFAULT_LAYOUT)
     naive_s, cpu["naive"] = time.perf_counter() - t0, time.process_time() - c0
     single_s, single, tokens = run(1)
     batched_s, batched, _ = run(args.batch)
+    bf16_s, bf16, _ = run(args.batch, dtype="bfloat16")
+    native = resolve_dtype("auto", model) == "bfloat16"
     from engine.paradigms.reer.formats import split_answer
     from engine.paradigms.reer.scoring import before_answer
 
@@ -123,6 +157,13 @@ def main() -> None:
     groups = shared_groups(encoded)
     computed = tokens - sum(shared * (len(members) - 1) for shared, members in groups)
     scored_tokens = sum(len(ids) - start for ids, start in encoded)
+    flops_naive = sum(forward_flops(model, len(ids)) for ids, _ in encoded)
+    flops_new = 0.0
+    for shared, members in groups:
+        flops_new += forward_flops(model, shared, head_rows=0) if shared else 0.0
+        flops_new += sum(forward_flops(model, len(encoded[i][0]) - shared, shared,
+                                       head_rows=len(encoded[i][0]) - encoded[i][1])
+                         for i in members)
     diff = max(abs(a - b) for a, b in zip(naive, batched, strict=True))
     diff1 = max(abs(a - b) for a, b in zip(naive, single, strict=True))
     print(f"tokens in the candidates: {tokens} ({tokens / len(cands):.0f} per candidate); "
@@ -133,13 +174,28 @@ def main() -> None:
     print(f"new scorer, batch {args.batch}: {batched_s:.2f} s ({single_s / batched_s:.2f}x "
           "the new at batch 1)")
     print(f"largest score difference from the naive: batched {diff:.2e}, batch 1 {diff1:.2e}")
+    gaps = [abs(a - b) for a, b in zip(naive, bf16, strict=True)]
+    kept = sum((naive[i] < naive[i + 1]) == (bf16[i] < bf16[i + 1])
+               for i in range(0, len(cands), 2))
+    print(f"new scorer, batch {args.batch}, bfloat16 products: {bf16_s:.2f} s "
+          f"({naive_s / bf16_s:.2f}x the naive; bf16 {'native' if native else 'emulated'} "
+          f"here); scores from the float32 ones: largest {max(gaps):.4f}, mean "
+          f"{sum(gaps) / len(gaps):.4f}; draft-vs-edit order kept on {kept} of "
+          f"{len(cands) // 2} items")
     print("CPU seconds (all threads; less affected by other jobs than wall time): naive "
           f"{cpu['naive']:.1f}, new batch 1 {cpu['batch 1']:.1f}, new batch {args.batch} "
           f"{cpu[f'batch {args.batch}']:.1f}; naive / new batched "
-          f"{cpu['naive'] / cpu[f'batch {args.batch}']:.2f}")
+          f"{cpu['naive'] / cpu[f'batch {args.batch}']:.2f}; new batch {args.batch} bfloat16 "
+          f"{cpu[f'batch {args.batch} bfloat16']:.1f} (naive / it "
+          f"{cpu['naive'] / cpu[f'batch {args.batch} bfloat16']:.2f})")
+    print(f"compute: naive {flops_naive / 1e12:.2f} TFLOP, the scorer {flops_new / 1e12:.2f} "
+          f"TFLOP: at most {flops_naive / flops_new:.2f}x less work for the same scores "
+          "(the bound on a CPU that runs both at the same FLOP/s)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     assert max(diff, diff1) < 1e-4, "the new scorer's scores differ from the naive ones"
-    print(f"reer_score_speedup: {naive_s / batched_s:.2f}")
+    assert max(gaps) < 0.05, "bfloat16 scores are far from the float32 ones"
+    print(f"reer_score_speedup_float32: {naive_s / batched_s:.2f}")
+    print(f"reer_score_speedup: {naive_s / (bf16_s if native else batched_s):.2f}")
 
 
 if __name__ == "__main__":
