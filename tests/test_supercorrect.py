@@ -7,7 +7,8 @@ everything after it runs for real (teacher corrections and inspector rounds, the
 student's self-corrections, pairs, TRL DPO, evaluation). After the resume the run must hold
 every correction once, the pairs with their source traces, and a DPO adapter trained from
 the HSFT adapter against the HSFT student as reference, whose reload generates exactly what
-the evaluate stage stored."""
+the evaluate stage stored. Without DPO, evaluate takes hsft_eval's evaluation over (no
+generation) and resumes from a cut-off copy; with another prompt it generates again."""
 
 from __future__ import annotations
 
@@ -156,3 +157,89 @@ def test_kill_9_then_resume_gives_the_whole_paradigm(stage, tmp_path, db_path, m
             assert result["resumed_from"] >= 1  # went on from the checkpoint
         else:
             _check_reload(store, db_path, files)
+
+
+def _stage_metrics(store: Store, run_id: int, stage: str, prefix: str) -> dict[str, float]:
+    """The stage's metrics named ``prefix...``, by the rest of their name."""
+    rows = store.query("SELECT name, value FROM metrics WHERE run_id = ? AND stage = ? "
+                       "ORDER BY id", (run_id, stage))
+    return {str(n).removeprefix(prefix): float(v) for n, v in rows if str(n).startswith(prefix)}
+
+
+def _evaluations(store: Store, run_id: int, stage: str) -> list[tuple]:
+    return sorted((e["item_id"], e["sample_index"], e["passed"], e["trace_id"], e["details"])
+                  for e in traces.evaluations(store, run_id, stage))
+
+
+def _forget_evaluate(store: Store, run_id: int, keep_units: int) -> None:
+    """The state a kill -9 leaves inside evaluate: its first ``keep_units`` items committed,
+    the rest and its metrics not written, the stage and the run not finished."""
+    kept = [r[0] for r in store.query("SELECT unit_key FROM units WHERE run_id = ? AND stage = "
+                                      "'evaluate' ORDER BY rowid", (run_id,))][:keep_units]
+    kept = kept or [""]  # no unit key is empty: keep none
+    marks = ",".join("?" * len(kept))
+    with store.transaction():
+        store.conn.execute("DELETE FROM evaluations WHERE run_id = ? AND stage = 'evaluate' AND "
+                           f"item_id NOT IN (SELECT id FROM items WHERE item_hash IN ({marks}))",
+                           (run_id, *kept))
+        store.conn.execute(f"DELETE FROM units WHERE run_id = ? AND stage = 'evaluate' AND "
+                           f"unit_key NOT IN ({marks})", (run_id, *kept))
+        for table in ("metrics", "steps", "traces"):
+            where = "trace_id IN (SELECT id FROM traces WHERE run_id = ? AND stage = 'evaluate')" \
+                if table == "steps" else "run_id = ? AND stage = 'evaluate'"
+            store.conn.execute(f"DELETE FROM {table} WHERE {where}", (run_id,))
+        runs.set_stage(store, run_id, "evaluate", status="running")
+        runs.set_run(store, run_id, status="cancelled", pid=None)
+
+
+def test_without_dpo_evaluate_takes_hsft_evals_evaluation_over(tmp_path, db_path, models_home,
+                                                               monkeypatch):
+    """The study's hsft arm (dpo.enabled false): evaluate would repeat hsft_eval exactly (same
+    adapter, items, prompts, sampling), so it takes hsft_eval's evaluation rows over, item by
+    item, and generates nothing; its metrics are hsft_eval's, and the study analysis reads the
+    arm's per-item outcomes from evaluate. A kill inside the copy resumes to the same rows;
+    with another prompt (the template file edited) evaluate generates its own."""
+    from engine.paths import run_log_path
+    from engine.studies import outcomes
+    from engine.validate import load_recipe
+
+    tiny = ensure_tiny_model(models_home)
+    recipe = write_recipe(tmp_path, tiny)
+    monkeypatch.setitem(PARADIGMS, "supercorrect", with_scripted_solve(PARADIGMS["supercorrect"]))
+    run_id, status = runner.run_recipe(load_recipe(recipe, ["stages.dpo.enabled=false"]), db_path)
+    with Store(db_path) as store:
+        assert status == "completed", runs.get_run(store, run_id).error
+        assert runs.artifacts(store, run_id) and not any(
+            (a.get("meta") or {}).get("stage") == "dpo" for a in runs.artifacts(store, run_id))
+        assert traces.count_traces(store, run_id, "evaluate") == 0  # nothing generated
+        assert "cost/student_gen_tokens" not in _stage_metrics(store, run_id, "evaluate", "")
+        before = _evaluations(store, run_id, "hsft_eval")
+        assert len(before) >= 8 and _evaluations(store, run_id, "evaluate") == before
+        hsft = _stage_metrics(store, run_id, "hsft_eval", "accuracy_hsft")
+        final = _stage_metrics(store, run_id, "evaluate", "accuracy")
+        assert final == hsft and {"", "_pass@2", "_template_share", "_answer_disagreement"} <= set(final)
+        # the study analysis: the arm's evaluating stage and its per-item outcomes
+        assert outcomes.evaluating_stage(store, run_id) == "evaluate"
+        values = outcomes.item_values(store, [run_id], "accuracy", "evaluate")[run_id][None]
+        assert values == outcomes.item_values(store, [run_id], "accuracy", "hsft_eval")[run_id][None]
+        assert len(values) == len(before) // 2
+        log = run_log_path(db_path, run_id).read_text()
+        assert "evaluate takes hsft_eval's evaluation over" in log
+
+        _forget_evaluate(store, run_id, keep_units=2)  # killed inside the copy
+        assert len(_evaluations(store, run_id, "evaluate")) == 4
+    assert runner.resume(run_id, db_path) == "completed"
+    with Store(db_path) as store:
+        assert _evaluations(store, run_id, "evaluate") == before
+        assert traces.count_traces(store, run_id, "evaluate") == 0
+        assert runs.latest_metrics(store, run_id)["accuracy"] == hsft[""]
+
+        _forget_evaluate(store, run_id, keep_units=0)
+    (tmp_path / "short" / "solve.j2").write_text("Other rules.\nQuestion: {{ question }}")
+    assert runner.resume(run_id, db_path) == "completed"
+    with Store(db_path) as store:
+        own = traces.page_traces(store, run_id=run_id, stage="evaluate", limit=100)
+        assert len(own) == len(before) and all(t.prompt.startswith("Other rules.") for t in own)
+        assert {e[3] for e in _evaluations(store, run_id, "evaluate")} == {t.id for t in own}
+        assert _stage_metrics(store, run_id, "evaluate", "cost/")["student_gen_tokens"] > 0
+    assert "generates its own evaluation: hsft_eval's prompts" in run_log_path(db_path, run_id).read_text()

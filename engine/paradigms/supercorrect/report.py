@@ -37,9 +37,10 @@ def _norm(answer: object) -> str:
     return "".join(str(answer).split()) if answer is not None else "<none>"
 
 
-def report_outputs(ctx: StageContext, metric: str) -> None:
-    """Template share and answer spread of this stage's student outputs, as metrics."""
-    outputs = [t for t in stage_traces(ctx, ctx.stage) if t.role.startswith("student")]
+def report_outputs(ctx: StageContext, metric: str, stage: str | None = None) -> None:
+    """Template share and answer spread of a stage's student outputs (this stage's, or
+    ``stage``'s when this one took that stage's evaluation over), as this stage's metrics."""
+    outputs = [t for t in stage_traces(ctx, stage or ctx.stage) if t.role.startswith("student")]
     if not outputs:
         return
     kept = [parse_template(t.output or "").ok for t in outputs]
