@@ -30,7 +30,7 @@ def client_path(request, monkeypatch):
     """Run a test over both request paths: the lean one for this machine's endpoints
     (engine/teacher/lean.py) and the ``openai`` client's own, which remote endpoints take."""
     if request.param == "openai":
-        monkeypatch.setattr("engine.teacher.client.LOCAL_HOSTS", frozenset())
+        monkeypatch.setattr("engine.teacher.clients.LOCAL_HOSTS", frozenset())
     return request.param
 
 
@@ -299,11 +299,11 @@ def test_lean_path_sends_what_the_openai_client_sends(server, store, monkeypatch
     request = _ask("same bytes?", n=2, seed=3, logprobs=True, top_p=0.9)
     with open_teacher(_spec(server), store=None) as teacher:
         teacher.chat(request)
-        assert teacher._lean is not None
-    monkeypatch.setattr("engine.teacher.client.LOCAL_HOSTS", frozenset())
+        assert teacher._http.lean is not None
+    monkeypatch.setattr("engine.teacher.clients.LOCAL_HOSTS", frozenset())
     with open_teacher(_spec(server), store=None) as teacher:
         teacher.chat(request)
-        assert teacher._lean is None
+        assert teacher._http.lean is None
     lean, sdk = server.headers
     assert server.bodies[0] == server.bodies[1]
     assert lean.pop("accept-encoding") == "identity"  # the lean path asks for no compression
@@ -365,7 +365,7 @@ def test_a_redirect_is_followed_through_the_openai_client(server, store):
     server.faults.append("307")
     with open_teacher(_spec(server), store=store) as teacher:
         result = teacher.chat(_ask("moved?"))
-        assert teacher._lean is None  # this endpoint redirects: the openai client from now on
+        assert teacher._http.lean is None  # this endpoint redirects: the openai client from now on
         assert teacher.chat(_ask("again")).ok
     assert result.ok and result.text == "echo 0 seed None: moved?"
     assert server.chat_requests == 3 and _errors(store) == []

@@ -10,10 +10,11 @@ A paradigm stage does::
 
 Requests run concurrently, answers are cached and audited in ``teacher_calls``, the
 run's budget is enforced. Modules: ``client`` (the Teacher), ``connect`` (open_teacher),
-``local`` + ``guard`` (embedded server), ``transport`` (lean loopback HTTP), ``pool``
-(several servers), ``batch`` (Batch API jobs), ``cache``, ``budget``, ``limits``, ``prices``,
-``keys``,
-``probe``, ``stream``, ``errors``. Importing this package does not import ``openai``.
+``clients`` (its HTTP clients), ``body`` (the JSON sent and read back), ``audit`` (its
+``teacher_calls`` rows), ``rounds`` (one ``chat_many``'s budget and stop), ``local`` +
+``guard`` (embedded server), ``transport`` (lean loopback HTTP), ``pool`` (several
+servers), ``batch`` (Batch API jobs), ``cache``, ``budget``, ``limits``, ``prices``,
+``keys``, ``probe``, ``stream``, ``errors``. Importing this package does not import ``openai``.
 """
 
 from __future__ import annotations

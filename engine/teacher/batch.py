@@ -37,6 +37,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from engine.errors import Cancelled, DistillabError
 from engine.store import batches, calls, now
+from engine.teacher import cache
+from engine.teacher.body import parse_choices, request_body
 from engine.teacher.budget import Budget
 from engine.teacher.errors import Failure, MalformedResponse, TeacherError, classify
 from engine.teacher.keys import redact
@@ -81,14 +83,16 @@ class _Line:
 def _lines(teacher: Teacher, requests: Sequence[Request], tried: set[str]) -> list[_Line]:
     """One line per distinct request with samples missing from the cache."""
     assert teacher.store is not None
-    plans = [(r, *teacher._plan(r)) for r in requests]
+    plans = [(r, *cache.plan(r, endpoint=teacher.identity, model=teacher.model,
+                             temperature=teacher.spec.temperature,
+                             max_tokens=teacher.spec.max_tokens)) for r in requests]
     hits = calls.lookup(teacher.store, [k for _, _, keys in plans for k in keys])
     out: dict[str, _Line] = {}
     for request, params, keys in plans:
         missing = [i for i, k in enumerate(keys) if k not in hits]
         if not missing or keys[missing[0]] in tried or keys[missing[0]] in out:
             continue
-        body = {**teacher._body(request, params, missing), "model": teacher.model}
+        body = request_body(teacher.model, request, params, missing)
         out[keys[missing[0]]] = _Line(keys[missing[0]], request, keys, missing, body)
     return list(out.values())
 
@@ -183,7 +187,7 @@ async def run_batch(teacher: Teacher, requests: Sequence[Request], *,
                 "requests) was never collected and asks for other requests than the stage "
                 "does now (the recipe or data changed?): it is left as it is; cancel it at "
                 "the endpoint if it is not needed")
-    client = teacher._async_clients()[0]
+    client = teacher._http.clients()[0]
     by_id = {line.custom_id: line for line in lines}
     if row is None:
         row = await _submit(teacher, client, lines, key)
@@ -277,8 +281,6 @@ def _line_failure(record: dict[str, Any]) -> Failure:
 async def _collect(teacher: Teacher, client: openai.AsyncOpenAI, row: batches.BatchRow,
                    info: Any, lines: dict[str, _Line], report: BatchReport) -> None:
     """Map the batch's answers into the cache and mark it mapped, in one transaction."""
-    from engine.teacher.client import _choices
-
     assert teacher.store is not None
     report.status = str(info.status)
     output = await _download(teacher, client, getattr(info, "output_file_id", None))
@@ -301,21 +303,21 @@ async def _collect(teacher: Teacher, client: openai.AsyncOpenAI, row: batches.Ba
             if response.get("status_code") == 200 and not record.get("error") and \
                     isinstance(data, dict):
                 try:
-                    choices = _choices(data)
+                    choices = parse_choices(data)
                 except MalformedResponse as exc:
                     failure = Failure("malformed", str(exc))
                 else:
-                    teacher._store_success(data, choices, line.request, line.keys,
+                    teacher.audit.answered(data, choices, line.request, line.keys,
                                            line.indices, audit, 1, 0.0, price=price)
                     report.answered += 1
                     continue
             failure = failure or _line_failure(record)
-            teacher._record_error(line.custom_id, audit, failure, 1, 0.0)
+            teacher.audit.failed(line.custom_id, audit, failure, 1, 0.0)
             if failure.kind == "batch_expired":  # not tried before the window closed
                 seen.discard(line.custom_id)
             else:
                 report.failed += 1
-        teacher._flush()
+        teacher.audit.flush()
         report.unanswered = len(lines) - len(seen)
         batches.update(teacher.store, row.id, status=report.status, mapped=1,
                        finished_at=now(), output_file_id=getattr(info, "output_file_id", None),

@@ -40,6 +40,15 @@ def cache_key(endpoint: str, model: str, messages: list[dict[str, Any]],
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
+def plan(request: Request, *, endpoint: str, model: str, temperature: float,
+         max_tokens: int) -> tuple[dict[str, Any], list[str]]:
+    """The request's sampling parameters (the recipe's defaults filled in) and the cache
+    key of each of its samples."""
+    params = sampling_params(request, temperature=temperature, max_tokens=max_tokens)
+    keys = [cache_key(endpoint, model, request.messages, params, i) for i in range(request.n)]
+    return params, keys
+
+
 def choice_record(choice: dict[str, Any]) -> dict[str, Any]:
     """What we keep of one returned choice (the ``response`` JSON of its row)."""
     message = choice.get("message") or {}
@@ -61,3 +70,4 @@ def completion(record: dict[str, Any], sample_index: int, cached: bool) -> Compl
 
 def from_cache(hit: CachedCall, sample_index: int) -> Completion:
     return completion(hit.response, sample_index, cached=True)
+

@@ -49,7 +49,7 @@ class Member:
     downs: int = 0  # times it was left out
     tokens: int = 0  # tokens in + out of its answers
     latency_s: float = 0.0  # seconds spent on its attempts
-    # the clients of the running event loop (Teacher._async_clients builds them)
+    # the clients of the running event loop (engine/teacher/clients.py builds them)
     client: openai.AsyncOpenAI | None = field(default=None, repr=False)
     lean: LeanChat | None = field(default=None, repr=False)
 
