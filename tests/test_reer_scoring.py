@@ -1,7 +1,7 @@
 """REER's scorer shares the prefix an item's candidates have in common: the grouping on
 hand-made token lists, and, on the tiny model, candidates scored together (prefix run once,
-suffixes on its cache) give the scores each gets alone and by a direct computation; with
-the body under bfloat16 autocast the scores move a little, not far."""
+suffixes on its cache) give the scores each gets alone and by a direct computation; a
+bfloat16 copy of the model moves the scores a little, not far."""
 
 from __future__ import annotations
 
@@ -81,17 +81,23 @@ def test_candidates_sharing_a_prefix_score_as_they_do_alone_and_directly(models_
     # the edits really change the score: sharing did not hand every candidate the same one
     assert len({round(s.score, 4) for s in together[:len(edits)]}) > 1
 
-    # search.score_dtype bfloat16: the body under bf16 autocast gives close but not equal
-    # scores (a no-op would give the float32 ones exactly); the weights stay float32
-    from engine.paradigms.reer.scoring import resolve_dtype
+    # search.score_dtype bfloat16: a bf16 copy of the model (eager attention on a CPU)
+    # gives close but not equal scores (a no-op would give the float32 ones exactly)
+    import copy
+
+    from engine.paradigms.reer.scoring import resolve_dtype, to_scoring_dtype
 
     assert resolve_dtype("float32", model) is None
     assert resolve_dtype("bfloat16", model) == "bfloat16"
     assert resolve_dtype("auto", model) in (None, "bfloat16")
-    bf16 = score_thinkings(model, tok, prompts, zs, ys, layout=DEFAULT_LAYOUT, clip=50.0,
-                           batch_size=3, dtype="bfloat16")
+    assert to_scoring_dtype(model, None) is model
+    half = to_scoring_dtype(copy.deepcopy(model), "bfloat16")
+    assert all(p.dtype == torch.bfloat16 for p in half.parameters())
+    assert half.config._attn_implementation == "eager"
+    bf16 = score_thinkings(half, tok, prompts, zs, ys, layout=DEFAULT_LAYOUT, clip=50.0,
+                           batch_size=3)
     gaps = [abs(a.score - b.score) for a, b in zip(together, bf16, strict=True)]
-    assert max(gaps) > 1e-6, "bfloat16 autocast changed nothing"
+    assert max(gaps) > 1e-6, "the bfloat16 copy scored exactly like float32"
     assert all(g < 0.02 * max(1.0, abs(a.score)) for g, a in zip(gaps, together, strict=True)), \
         gaps
     assert all(p.dtype == torch.float32 for p in model.parameters())

@@ -77,10 +77,11 @@ class SearchParams(_Params):
                              "candidates are asked for together and scored in one batch.")
     score_batch: int = Field(16, ge=1, description="Candidates per forward pass of the scorer.")
     score_dtype: Literal["auto", "float32", "bfloat16"] = Field(
-        "auto", description="The scorer's matrix products: float32 (exact, slowest on a CPU), "
-        "bfloat16 (autocast; the LM head and log-softmax stay float32), or auto: bfloat16 "
-        "where the hardware multiplies it natively (a CUDA GPU with bf16; a CPU with "
-        "AVX512-BF16 or AMX), else float32. bench/reer_score.py measures both.")
+        "auto", description="The scorer's dtype: float32 (exact, slowest on a CPU), bfloat16 "
+        "(its copy of the model cast; scores within a few thousandths), or auto: bfloat16 "
+        "where the hardware multiplies it natively (a CUDA GPU with bf16, where the student "
+        "computes in bf16 anyway; a CPU with AVX512-BF16 or AMX), else float32. "
+        "bench/reer_score.py measures both.")
     max_tokens: int | None = Field(None, gt=0, description="Overrides teacher.max_tokens.")
 
     @field_validator("layout")

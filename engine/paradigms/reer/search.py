@@ -27,7 +27,12 @@ from typing import Any
 from engine.paradigms.blocks import ask_all, chunks, params_of, stage_params, stage_traces
 from engine.paradigms.reer import formats
 from engine.paradigms.reer import params as P
-from engine.paradigms.reer.scoring import Scored, resolve_dtype, score_thinkings
+from engine.paradigms.reer.scoring import (
+    Scored,
+    resolve_dtype,
+    score_thinkings,
+    to_scoring_dtype,
+)
 from engine.paradigms.reer.stages import query, reference, searched_items, student_messages
 from engine.prompts import render
 from engine.stage import StageContext, Unit
@@ -115,7 +120,6 @@ class _Runner:
         self.ctx, self.p, self.dp, self.states, self.stack = ctx, p, dp, states, stack
         self._model: tuple[Any, Any] | None = None
         self._teacher: Any = None
-        self.dtype: str | None = None
 
     def model(self) -> tuple[Any, Any]:
         if self._model is None:
@@ -125,9 +129,9 @@ class _Runner:
             if self.p.scorer:
                 spec = spec.model_copy(update={"model": self.p.scorer})
             self._model = load_student(spec, for_training=False)
-            self.dtype = resolve_dtype(self.p.score_dtype, self._model[0])
-            own = "the model's own dtype"
-            self.ctx.log(f"scorer: {spec.model}, matrix products in {self.dtype or own} "
+            dtype = resolve_dtype(self.p.score_dtype, self._model[0])
+            to_scoring_dtype(self._model[0], dtype)
+            self.ctx.log(f"scorer: {spec.model} in {next(self._model[0].parameters()).dtype} "
                          f"(search.score_dtype: {self.p.score_dtype})")
         return self._model
 
@@ -146,7 +150,7 @@ class _Runner:
         out = score_thinkings(model, tokenizer, [student_messages(self.ctx, it) for it in items],
                               thinkings, [reference(it) for it in items], layout=self.p.layout,
                               clip=self.p.clip, batch_size=self.p.score_batch,
-                              min_segment_chars=self.dp.min_segment_chars, dtype=self.dtype)
+                              min_segment_chars=self.dp.min_segment_chars)
         return out, time.perf_counter() - t0
 
     def step(self, step: int, units: list[Unit[Key]], steps: int) -> None:
