@@ -36,7 +36,7 @@ def window(qtbot, tmp_path, math_rows):
     setup.name.setText("gui-job")
     setup.data.set_values({"path": str(data), "fields": {"solution": "solution",
                                                          "answer": "answer"}})
-    setup.stage_forms["echo"].fields["delay_s"][0].setText("0.2")  # 10 items: ~2 s of echo
+    setup.stages.forms["echo"].fields["delay_s"][0].setText("0.2")  # 10 items: ~2 s of echo
     return w
 
 
