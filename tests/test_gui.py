@@ -458,7 +458,8 @@ def test_browse_compares_three_traces_when_steps_are_missing_or_inserted(tmp_pat
 
 
 def test_gui_modules_import_no_model_library():
-    modules = ["gui.app", "gui.setup_view", "gui.setup_data", "gui.monitor_view",
+    modules = ["gui.app", "gui.setup_view", "gui.setup_data", "gui.setup_teacher",
+               "gui.setup_student", "gui.setup_paradigm", "gui.monitor_view",
                "gui.traces_view", "gui.step_compare", "gui.compare_view", "gui.settings",
                "gui.hooks", "gui.engine_thread", "gui.forms", "gui.theme", "gui.sample_data",
                "gui.cockpit", "gui.playground_view", "gui.elad_view", "gui.reer_search",
