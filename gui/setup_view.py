@@ -5,8 +5,9 @@ Save YAML, Run. The view builds recipe data and YAML; it never runs anything its
 Run emits ``run_requested`` with a JobSpec for the main window's engine thread.
 
 The sections are panels of their own (gui.setup_paradigm, gui.setup_data,
-gui.setup_teacher, gui.setup_student), each reading and writing its part of the recipe;
-this module lays them out, joins their parts into one recipe and shows the problems.
+gui.setup_teacher, gui.setup_student), each reading and writing its part of the recipe,
+and the right-hand column is gui.setup_side; this module lays them out, joins their
+parts into one recipe and marks the problems at their fields.
 """
 
 from __future__ import annotations
@@ -22,15 +23,10 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QFrame,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
-    QListWidget,
     QListWidgetItem,
-    QPlainTextEdit,
-    QPushButton,
     QScrollArea,
     QSpinBox,
     QSplitter,
@@ -52,6 +48,7 @@ from engine.validate import parse_recipe
 from gui.forms import ModelForm, set_invalid
 from gui.setup_data import DataPanel
 from gui.setup_paradigm import ParadigmCards, StageForms
+from gui.setup_side import RecipeSide
 from gui.setup_student import StudentPanel
 from gui.setup_teacher import TeacherPanel
 
@@ -99,41 +96,11 @@ class SetupView(QWidget):
         self.scroll_area.setWidget(body)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
 
-        side = QWidget()
-        side_layout = QVBoxLayout(side)
-        buttons = QGridLayout()
-        self.open_button = QPushButton("Open YAML…")
-        self.save_button = QPushButton("Save as YAML…")
-        self.validate_button = QPushButton("Validate")
-        self.run_button = QPushButton("▶  Run")
-        self.run_button.setDefault(True)
-        self.run_button.setToolTip("Validate, then run this recipe in a worker process.")
-        self.study_button = QPushButton("Run as study…")
-        self.study_button.setToolTip(
-            "This recipe as the base of a study: arms (overrides) x seeds, compared with paired statistics."
-        )
-        for i, b in enumerate((self.open_button, self.save_button, self.validate_button, self.run_button)):
-            buttons.addWidget(b, i // 2, i % 2)
-        buttons.addWidget(self.study_button, 2, 1)
-        side_layout.addLayout(buttons)
-        self.status = QLabel("Not validated yet.")
-        self.status.setWordWrap(True)
-        side_layout.addWidget(self.status)
-        self.problems = QListWidget()
-        self.problems.setWordWrap(True)
-        self.problems.setToolTip("Click a problem to go to its field.")
-        side_layout.addWidget(QLabel("Problems"))
-        side_layout.addWidget(self.problems, 1)
-        self.problems.setMaximumHeight(220)
-        side_layout.addWidget(QLabel("Recipe YAML"))
-        self.yaml_view = QPlainTextEdit()
-        self.yaml_view.setReadOnly(True)
-        self.yaml_view.setStyleSheet("font-family: monospace;")
-        side_layout.addWidget(self.yaml_view, 3)
+        self.side = RecipeSide()
 
         split = QSplitter()
         split.addWidget(self.scroll_area)
-        split.addWidget(side)
+        split.addWidget(self.side)
         split.setStretchFactor(0, 3)
         split.setStretchFactor(1, 2)
         split.setSizes([700, 420])
@@ -141,12 +108,12 @@ class SetupView(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(split)
 
-        self.open_button.clicked.connect(self.open_yaml)
-        self.save_button.clicked.connect(self.save_yaml)
-        self.validate_button.clicked.connect(self.validate)
-        self.run_button.clicked.connect(self.run)
-        self.study_button.clicked.connect(self.run_as_study)
-        self.problems.itemClicked.connect(self._go_to_problem)
+        self.side.open_button.clicked.connect(self.open_yaml)
+        self.side.save_button.clicked.connect(self.save_yaml)
+        self.side.validate_button.clicked.connect(self.validate)
+        self.side.run_button.clicked.connect(self.run)
+        self.side.study_button.clicked.connect(self.run_as_study)
+        self.side.problems.itemClicked.connect(self._go_to_problem)
         self._yaml_timer = QTimer(self, singleShot=True, interval=250)
         self._yaml_timer.timeout.connect(self._refresh_yaml)
         self._memory_timer = QTimer(self, singleShot=True, interval=400)
@@ -197,7 +164,7 @@ class SetupView(QWidget):
         if path is not None and path.is_file():
             self.open_yaml(path)
             self.recipe_path = None
-            self.status.setText(f"Started from {path.name}; Save as YAML keeps your version.")
+            self.side.status.setText(f"Started from {path.name}; Save as YAML keeps your version.")
         else:
             self.select_paradigm(name)
 
@@ -237,7 +204,7 @@ class SetupView(QWidget):
         return header + yaml.safe_dump(self.recipe_data(), sort_keys=False, allow_unicode=True)
 
     def _refresh_yaml(self) -> None:
-        self.yaml_view.setPlainText(self.recipe_text())
+        self.side.yaml_view.setPlainText(self.recipe_text())
 
     def load_data(self, data: dict[str, Any]) -> None:
         self.name.setText(str(data.get("name", "")))
@@ -275,11 +242,11 @@ class SetupView(QWidget):
         if problems:
             self._show_problems(problems)
             return False
-        self.status.setText("✓ The recipe is valid.")
+        self.side.status.setText("✓ The recipe is valid.")
         return True
 
     def _clear_problems(self) -> None:
-        self.problems.clear()
+        self.side.problems.clear()
         for w in self._all_field_widgets():
             set_invalid(w, None)
 
@@ -320,15 +287,8 @@ class SetupView(QWidget):
         return None
 
     def _show_problems(self, problems: list[Problem]) -> None:
-        self.status.setText(
-            f"✗ {len(problems)} problem{'s' if len(problems) != 1 else ''}: fix the marked fields."
-        )
+        self.side.show_problems(problems)
         for p in problems:
-            item = QListWidgetItem(
-                f"{p.field or '(recipe)'}: {p.message}" + (f"\n  fix: {p.fix}" if p.fix else "")
-            )
-            item.setData(Qt.ItemDataRole.UserRole, p.field)
-            self.problems.addItem(item)
             widget = self.widget_for(p.field)
             if widget is not None:
                 set_invalid(widget, p.message + (f"\nfix: {p.fix}" if p.fix else ""))
@@ -348,12 +308,12 @@ class SetupView(QWidget):
         try:
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as exc:
-            self.status.setText(f"✗ cannot open {p}: {exc}")
+            self.side.status.setText(f"✗ cannot open {p}: {exc}")
             return
         self.recipe_path = p
         self.data.base_dir = p.resolve().parent
         self.load_data(data if isinstance(data, dict) else {})
-        self.status.setText(f"Opened {p}.")
+        self.side.status.setText(f"Opened {p}.")
         self.validate()
 
     def save_yaml(self, path: str | Path | None = None) -> None:
@@ -366,7 +326,7 @@ class SetupView(QWidget):
         self.recipe_path = Path(path)
         self.data.rebase(self.recipe_path.resolve().parent)
         self.recipe_path.write_text(self.recipe_text(), encoding="utf-8")
-        self.status.setText(f"Saved {self.recipe_path}.")
+        self.side.status.setText(f"Saved {self.recipe_path}.")
 
     def run(self) -> None:
         if not self.validate():

@@ -81,14 +81,14 @@ def test_setup_validates_shows_problems_at_their_fields_and_round_trips_yaml(qtb
     view = SetupView(tmp_path / "p.db")
     qtbot.addWidget(view)
     view.open_yaml(RECIPES_DIR / "smoke.yaml")
-    assert view.status.text().startswith("✓") and view.problems.count() == 0
+    assert view.side.status.text().startswith("✓") and view.side.problems.count() == 0
     assert view.data.preview.rowCount() == 5 and "question" in view.data.columns
     concurrency = view.teacher.more.fields["concurrency"][0]
     concurrency.setValue(0)
     delay = view.stages.forms["echo"].fields["delay_s"][0]
     delay.setText("99")
     assert not view.validate()
-    texts = [view.problems.item(i).text() for i in range(view.problems.count())]
+    texts = [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
     assert any(t.startswith("teacher.concurrency:") and "greater than or equal to 1" in t
                for t in texts)
     assert any(t.startswith("stages.echo.delay_s:") for t in texts)
@@ -459,7 +459,7 @@ def test_browse_compares_three_traces_when_steps_are_missing_or_inserted(tmp_pat
 
 def test_gui_modules_import_no_model_library():
     modules = ["gui.app", "gui.setup_view", "gui.setup_data", "gui.setup_teacher",
-               "gui.setup_student", "gui.setup_paradigm", "gui.monitor_view",
+               "gui.setup_student", "gui.setup_paradigm", "gui.setup_side", "gui.monitor_view",
                "gui.traces_view", "gui.step_compare", "gui.compare_view", "gui.settings",
                "gui.hooks", "gui.engine_thread", "gui.forms", "gui.theme", "gui.sample_data",
                "gui.cockpit", "gui.playground_view", "gui.elad_view", "gui.reer_search",

@@ -53,12 +53,12 @@ def test_the_table_gives_teacher_endpoints_and_a_bad_url_is_marked_at_its_cell(q
         {"base_url": "http://gpu1:8000/v1", "weight": 2.0},
         {"base_url": "http://gpu2:8000/v1/", "model": "qwen-served", "api_key_env": "GPU2_KEY"}]
     assert "base_url" not in teacher and not view.teacher.base_url.isEnabled()  # a pool replaces it
-    assert view.validate(), [view.problems.item(i).text() for i in range(view.problems.count())]
+    assert view.validate(), [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
 
     pool.cell(0, "base_url").setText("gpu1:8000")  # no scheme
     pool.cell(1, "weight").setText("heavy")
     assert not view.validate()
-    texts = [view.problems.item(i).text() for i in range(view.problems.count())]
+    texts = [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
     assert any(t.startswith("teacher.endpoints.0.base_url: base_url must be an http(s) URL")
                for t in texts), texts
     assert any(t.startswith("teacher.endpoints.1.weight:") for t in texts), texts
@@ -108,12 +108,12 @@ def test_batch_mode_is_a_checkbox_that_says_half_price_and_slower(qtbot, tmp_pat
     assert view.validate()
     view.teacher.pool.add_row({"base_url": "http://gpu1:8000/v1"})  # batch goes to one endpoint
     assert not view.validate()
-    texts = [view.problems.item(i).text() for i in range(view.problems.count())]
+    texts = [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
     assert any("teacher.batch sends one batch job to one endpoint" in t for t in texts), texts
     view.teacher.pool.remove_selected()
     view.teacher.preset.setCurrentText("Embedded local model")
     assert not view.validate()  # batch needs an OpenAI endpoint: said where it is set
-    assert any("teacher.batch needs kind openai" in view.problems.item(i).text()
-               for i in range(view.problems.count()))
+    assert any("teacher.batch needs kind openai" in view.side.problems.item(i).text()
+               for i in range(view.side.problems.count()))
     box.setChecked(False)
     assert view.validate() and "batch" not in view.recipe_data()["teacher"]
