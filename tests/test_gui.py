@@ -81,14 +81,14 @@ def test_setup_validates_shows_problems_at_their_fields_and_round_trips_yaml(qtb
     view = SetupView(tmp_path / "p.db")
     qtbot.addWidget(view)
     view.open_yaml(RECIPES_DIR / "smoke.yaml")
-    assert view.status.text().startswith("✓") and view.problems.count() == 0
+    assert view.side.status.text().startswith("✓") and view.side.problems.count() == 0
     assert view.data.preview.rowCount() == 5 and "question" in view.data.columns
-    concurrency = view.teacher_more.fields["concurrency"][0]
+    concurrency = view.teacher.more.fields["concurrency"][0]
     concurrency.setValue(0)
-    delay = view.stage_forms["echo"].fields["delay_s"][0]
+    delay = view.stages.forms["echo"].fields["delay_s"][0]
     delay.setText("99")
     assert not view.validate()
-    texts = [view.problems.item(i).text() for i in range(view.problems.count())]
+    texts = [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
     assert any(t.startswith("teacher.concurrency:") and "greater than or equal to 1" in t
                for t in texts)
     assert any(t.startswith("stages.echo.delay_s:") for t in texts)
@@ -112,7 +112,7 @@ def test_setup_validates_shows_problems_at_their_fields_and_round_trips_yaml(qtb
     qtbot.addWidget(again)
     again.open_yaml(saved)
     assert again.recipe_data() == view.recipe_data()
-    assert isinstance(again.stage_forms["echo"], ModelForm)
+    assert isinstance(again.stages.forms["echo"], ModelForm)
 
 
 def test_paradigm_cards_generate_the_stage_forms(qtbot, tmp_path):
@@ -120,13 +120,13 @@ def test_paradigm_cards_generate_the_stage_forms(qtbot, tmp_path):
 
     view = SetupView(tmp_path / "p.db")
     qtbot.addWidget(view)
-    assert set(view.cards) == set(PARADIGMS)
+    assert set(view.paradigm_cards.cards) == set(PARADIGMS)
     for name, paradigm in PARADIGMS.items():
-        qtbot.mouseClick(view.cards[name], Qt.MouseButton.LeftButton)
-        assert view.paradigm == name and view.cards[name].property("selected")
-        assert list(view.stage_forms) == [s.name for s in paradigm.stages]
+        qtbot.mouseClick(view.paradigm_cards.cards[name], Qt.MouseButton.LeftButton)
+        assert view.paradigm == name and view.paradigm_cards.cards[name].property("selected")
+        assert list(view.stages.forms) == [s.name for s in paradigm.stages]
         for spec in paradigm.stages:
-            form = view.stage_forms[spec.name]
+            form = view.stages.forms[spec.name]
             for field, info in spec.params.model_fields.items():
                 if field in form.fields:
                     assert form.fields[field][0].toolTip() == (info.description or "")
@@ -146,20 +146,21 @@ class _Models(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_lab_recipe_stays_a_lab_recipe_and_its_teacher_probes(qtbot, tmp_path):
-    from gui.setup_view import LAB_PRESET, SetupView
+    from gui.setup_teacher import LAB_PRESET
+    from gui.setup_view import SetupView
 
     view = SetupView(tmp_path / "p.db")
     qtbot.addWidget(view)
     view.load_data({"schema_version": 1, "name": "lab", "paradigm": "smoke",
                     "dataset": {"path": "arith.jsonl"},
                     "teacher": {"kind": "lab", "lab": {"error_rate": 0.2, "style": "carry"}}})
-    assert view.teacher_preset.currentText() == LAB_PRESET and not view.base_url.isEnabled()
+    assert view.teacher.preset.currentText() == LAB_PRESET and not view.teacher.base_url.isEnabled()
     teacher = view.recipe_data()["teacher"]
     assert teacher["kind"] == "lab" and teacher["model"] == "lab"
     assert teacher["lab"] == {"error_rate": 0.2, "style": "carry"}
-    view.test_connection()
-    qtbot.waitUntil(lambda: view.test_button.isEnabled(), timeout=30_000)
-    assert "models             lab" in view.test_result.text()
+    view.teacher.test_connection()
+    qtbot.waitUntil(lambda: view.teacher.test_button.isEnabled(), timeout=30_000)
+    assert "models             lab" in view.teacher.test_result.text()
 
 
 def test_teacher_presets_model_list_and_probe(qtbot, tmp_path, monkeypatch):
@@ -171,32 +172,32 @@ def test_teacher_presets_model_list_and_probe(qtbot, tmp_path, monkeypatch):
     try:
         view = SetupView(tmp_path / "p.db")
         qtbot.addWidget(view)
-        view.teacher_preset.setCurrentText("OpenAI")
-        assert view.base_url.text() == "https://api.openai.com/v1"
-        assert view.key_env.text() == "OPENAI_API_KEY"
-        view.teacher_preset.setCurrentText("Custom URL")
-        view.base_url.setText(f"http://127.0.0.1:{server.server_port}/v1")
-        view.key_env.setText("DISTILLAB_TEST_KEY")
-        assert "not set" in view.key_status.text()
-        view.fetch_teacher_models()
-        assert not view.fetch_models.isEnabled()  # off the GUI thread: the window stays live
-        qtbot.waitUntil(lambda: "HTTP 401" in view.test_result.text(), timeout=10_000)
-        assert "API key" in view.test_result.text() and view.fetch_models.isEnabled()
+        view.teacher.preset.setCurrentText("OpenAI")
+        assert view.teacher.base_url.text() == "https://api.openai.com/v1"
+        assert view.teacher.key_env.text() == "OPENAI_API_KEY"
+        view.teacher.preset.setCurrentText("Custom URL")
+        view.teacher.base_url.setText(f"http://127.0.0.1:{server.server_port}/v1")
+        view.teacher.key_env.setText("DISTILLAB_TEST_KEY")
+        assert "not set" in view.teacher.key_status.text()
+        view.teacher.fetch_models()
+        assert not view.teacher.fetch_button.isEnabled()  # off the GUI thread: the window stays live
+        qtbot.waitUntil(lambda: "HTTP 401" in view.teacher.test_result.text(), timeout=10_000)
+        assert "API key" in view.teacher.test_result.text() and view.teacher.fetch_button.isEnabled()
         monkeypatch.setenv("DISTILLAB_TEST_KEY", "sk-test")
-        view._key_status()
-        assert "is set" in view.key_status.text()
-        view.fetch_teacher_models()
-        qtbot.waitUntil(lambda: view.teacher_model.count() == 2, timeout=10_000)
-        assert [view.teacher_model.itemText(i) for i in range(view.teacher_model.count())] == \
+        view.teacher.show_key_status()
+        assert "is set" in view.teacher.key_status.text()
+        view.teacher.fetch_models()
+        qtbot.waitUntil(lambda: view.teacher.model.count() == 2, timeout=10_000)
+        assert [view.teacher.model.itemText(i) for i in range(view.teacher.model.count())] == \
             ["llama-3.1-8b", "qwen2.5-7b"]
         data = view.recipe_data()["teacher"]
         assert data["kind"] == "openai" and data["api_key_env"] == "DISTILLAB_TEST_KEY"
         assert "sk-test" not in view.recipe_text()  # the key itself never goes into a recipe
-        view.test_connection()
-        qtbot.waitUntil(lambda: view.test_button.isEnabled(), timeout=30_000)
-        assert "probe failed" in view.test_result.text()  # /models only: no chat endpoint
-        view.update_memory()
-        assert view.memory.text().startswith("Memory estimate: ")
+        view.teacher.test_connection()
+        qtbot.waitUntil(lambda: view.teacher.test_button.isEnabled(), timeout=30_000)
+        assert "probe failed" in view.teacher.test_result.text()  # /models only: no chat endpoint
+        view.student.update_memory()
+        assert view.student.memory.text().startswith("Memory estimate: ")
     finally:
         server.shutdown()
 
@@ -396,8 +397,8 @@ def test_settings_persist_and_the_theme_switches(qtbot, window):
     again = SettingsView()
     qtbot.addWidget(again)
     assert again.theme.currentText() == "dark"
-    window.setup_view.teacher_preset.setCurrentText("vLLM")
-    assert window.setup_view.base_url.text() == "http://gpu-box:8000/v1"
+    window.setup_view.teacher.preset.setCurrentText("vLLM")
+    assert window.setup_view.teacher.base_url.text() == "http://gpu-box:8000/v1"
     view.theme.setCurrentText("light")
 
 
@@ -457,7 +458,8 @@ def test_browse_compares_three_traces_when_steps_are_missing_or_inserted(tmp_pat
 
 
 def test_gui_modules_import_no_model_library():
-    modules = ["gui.app", "gui.setup_view", "gui.setup_data", "gui.monitor_view",
+    modules = ["gui.app", "gui.setup_view", "gui.setup_data", "gui.setup_teacher",
+               "gui.setup_student", "gui.setup_paradigm", "gui.setup_side", "gui.monitor_view",
                "gui.traces_view", "gui.step_compare", "gui.compare_view", "gui.settings",
                "gui.hooks", "gui.engine_thread", "gui.forms", "gui.theme", "gui.sample_data",
                "gui.cockpit", "gui.playground_view", "gui.elad_view", "gui.reer_search",
@@ -474,10 +476,10 @@ def test_a_paradigm_card_starts_from_its_default_recipe(qtbot, tmp_path):
 
     view = SetupView(tmp_path / "p.db")
     qtbot.addWidget(view)
-    view.cards["explain"].clicked.emit("explain")
+    view.paradigm_cards.cards["explain"].clicked.emit("explain")
     assert view.paradigm == "explain" and view.name.text() == "explain-demo"
     assert view.data.values()["path"].endswith("code.jsonl")
-    assert set(view.stage_forms) == {"explain", "weight", "train", "plan", "code", "evaluate"}
+    assert set(view.stages.forms) == {"explain", "weight", "train", "plan", "code", "evaluate"}
     assert view.recipe_path is None  # Save as asks where: the shipped file stays untouched
     assert view.base_dir() == RECIPES_DIR.resolve()  # ../assets/demo/code.jsonl still resolves
     assert view.validate()

@@ -29,14 +29,14 @@ def _pool_view(qtbot, tmp_path):
     view = SetupView(tmp_path / "p.db")
     qtbot.addWidget(view)
     view.open_yaml(RECIPES_DIR / "smoke.yaml")
-    view.teacher_preset.setCurrentText("vLLM")
-    view.teacher_model.setCurrentText("qwen")
+    view.teacher.preset.setCurrentText("vLLM")
+    view.teacher.model.setCurrentText("qwen")
     return view
 
 
 def test_the_table_gives_teacher_endpoints_and_a_bad_url_is_marked_at_its_cell(qtbot, tmp_path):
     view = _pool_view(qtbot, tmp_path)
-    pool = view.pool
+    pool = view.teacher.pool
     assert "endpoints" not in view.recipe_data()["teacher"]
     assert view.recipe_data()["teacher"]["base_url"] == "http://localhost:8000/v1"
     qtbot.mouseClick(pool.add_button, Qt.MouseButton.LeftButton)
@@ -52,13 +52,13 @@ def test_the_table_gives_teacher_endpoints_and_a_bad_url_is_marked_at_its_cell(q
     assert teacher["endpoints"] == [  # the blank third row is left out, weight 1 too
         {"base_url": "http://gpu1:8000/v1", "weight": 2.0},
         {"base_url": "http://gpu2:8000/v1/", "model": "qwen-served", "api_key_env": "GPU2_KEY"}]
-    assert "base_url" not in teacher and not view.base_url.isEnabled()  # a pool replaces it
-    assert view.validate(), [view.problems.item(i).text() for i in range(view.problems.count())]
+    assert "base_url" not in teacher and not view.teacher.base_url.isEnabled()  # a pool replaces it
+    assert view.validate(), [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
 
     pool.cell(0, "base_url").setText("gpu1:8000")  # no scheme
     pool.cell(1, "weight").setText("heavy")
     assert not view.validate()
-    texts = [view.problems.item(i).text() for i in range(view.problems.count())]
+    texts = [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
     assert any(t.startswith("teacher.endpoints.0.base_url: base_url must be an http(s) URL")
                for t in texts), texts
     assert any(t.startswith("teacher.endpoints.1.weight:") for t in texts), texts
@@ -93,26 +93,27 @@ def test_the_table_gives_teacher_endpoints_and_a_bad_url_is_marked_at_its_cell(q
     again = SetupView(tmp_path / "p.db")
     qtbot.addWidget(again)
     again.open_yaml(saved)
-    assert again.pool.table.rowCount() == 2 and again.pool.cell(1, "model").text() == "qwen-served"
+    again_pool = again.teacher.pool
+    assert again_pool.table.rowCount() == 2 and again_pool.cell(1, "model").text() == "qwen-served"
     assert again.recipe_data()["teacher"] == view.recipe_data()["teacher"]
 
 
 def test_batch_mode_is_a_checkbox_that_says_half_price_and_slower(qtbot, tmp_path):
     view = _pool_view(qtbot, tmp_path)
-    box = view.pool.batch
+    box = view.teacher.pool.batch
     assert "half price" in box.toolTip().lower() and "slower" in box.toolTip().lower()
-    assert "batch" not in view.teacher_more.fields  # not also a generic field
+    assert "batch" not in view.teacher.more.fields  # not also a generic field
     box.setChecked(True)
     assert view.recipe_data()["teacher"]["batch"] is True
     assert view.validate()
-    view.pool.add_row({"base_url": "http://gpu1:8000/v1"})  # batch goes to one endpoint
+    view.teacher.pool.add_row({"base_url": "http://gpu1:8000/v1"})  # batch goes to one endpoint
     assert not view.validate()
-    texts = [view.problems.item(i).text() for i in range(view.problems.count())]
+    texts = [view.side.problems.item(i).text() for i in range(view.side.problems.count())]
     assert any("teacher.batch sends one batch job to one endpoint" in t for t in texts), texts
-    view.pool.remove_selected()
-    view.teacher_preset.setCurrentText("Embedded local model")
+    view.teacher.pool.remove_selected()
+    view.teacher.preset.setCurrentText("Embedded local model")
     assert not view.validate()  # batch needs an OpenAI endpoint: said where it is set
-    assert any("teacher.batch needs kind openai" in view.problems.item(i).text()
-               for i in range(view.problems.count()))
+    assert any("teacher.batch needs kind openai" in view.side.problems.item(i).text()
+               for i in range(view.side.problems.count()))
     box.setChecked(False)
     assert view.validate() and "batch" not in view.recipe_data()["teacher"]

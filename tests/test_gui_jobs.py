@@ -36,7 +36,7 @@ def window(qtbot, tmp_path, math_rows):
     setup.name.setText("gui-job")
     setup.data.set_values({"path": str(data), "fields": {"solution": "solution",
                                                          "answer": "answer"}})
-    setup.stage_forms["echo"].fields["delay_s"][0].setText("0.2")  # 10 items: ~2 s of echo
+    setup.stages.forms["echo"].fields["delay_s"][0].setText("0.2")  # 10 items: ~2 s of echo
     return w
 
 
@@ -52,7 +52,7 @@ def test_a_job_from_setup_streams_into_the_monitor_and_the_window_stays_responsi
     timer = QTimer(interval=10)
     timer.timeout.connect(tick)
     timer.start()
-    qtbot.mouseClick(window.setup_view.run_button, qtbot_left())
+    qtbot.mouseClick(window.setup_view.side.run_button, qtbot_left())
     assert window.supervisor is not None and window.cancel_button.isEnabled()
     assert window.stack.currentWidget() is window.monitor_view
     qtbot.waitUntil(lambda: window.monitor_view.stage_rows.get("echo") is not None

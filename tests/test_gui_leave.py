@@ -34,7 +34,7 @@ def running(qtbot, tmp_path, math_rows):
     setup.name.setText("leave-job")
     setup.data.set_values({"path": str(data), "fields": {"solution": "solution",
                                                          "answer": "answer"}})
-    setup.stage_forms["echo"].fields["delay_s"][0].setText("0.4")
+    setup.stages.forms["echo"].fields["delay_s"][0].setText("0.4")
     setup.run()
     qtbot.waitUntil(lambda: "echo" in w.monitor_view.stage_rows
                     and w.monitor_view.stage_rows["echo"].bar.value() >= 2, timeout=30_000)

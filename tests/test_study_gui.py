@@ -173,7 +173,7 @@ def test_run_as_study_lists_problems_then_runs_the_study_in_a_worker(qtbot, tmp_
     window.show()
     setup = window.setup_view
     setup.open_yaml(RECIPES_DIR / "smoke.yaml")
-    qtbot.mouseClick(setup.study_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(setup.side.study_button, Qt.MouseButton.LeftButton)
     dialog = setup.study_dialog
     assert dialog.isVisible() and dialog.arms.rowCount() == 2
     dialog.seeds.setText("0, 1")
