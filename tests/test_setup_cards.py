@@ -46,7 +46,7 @@ def test_every_card_title_is_whole_and_inside_the_visible_column(window, size):
         assert title.heightForWidth(title.width()) <= title.height(), f"{name}: title cut off"
         top_left = card.mapTo(viewport, QPoint(0, 0))
         box = QRect(top_left, card.size())
-        assert 0 <= box.left() and box.right() < viewport.width(), f"{name}: card past the edge"
+        assert box.left() >= 0 and box.right() < viewport.width(), f"{name}: card past the edge"
         assert all(not box.intersects(other) for other in boxes), f"{name}: cards overlap"
         boxes.append(box)
 
