@@ -9,26 +9,64 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QGridLayout, QGroupBox
 
 from engine.paradigms import PARADIGMS
 from gui.forms import ModelForm
-from gui.paradigm_card import ParadigmCard
+from gui.paradigm_card import MIN_WIDTH, ParadigmCard
 
 
 class ParadigmCards(QGroupBox):
+    """The cards in as many columns (one to three) as fit the width Setup gives the box.
+
+    Its minimum width is one card's, so a narrow window reflows the cards into fewer,
+    wider columns instead of pushing the Setup column into a horizontal scroll."""
+
     chosen = Signal(str)  # a card was clicked: the paradigm's name
+    MAX_COLUMNS = 3
 
     def __init__(self) -> None:
         super().__init__("Paradigm")
-        grid = QGridLayout(self)
+        self.grid = QGridLayout(self)
         self.cards: dict[str, ParadigmCard] = {}
-        for i, paradigm in enumerate(PARADIGMS.values()):
+        for paradigm in PARADIGMS.values():
             card = ParadigmCard(paradigm)
             card.clicked.connect(self.chosen.emit)
             self.cards[paradigm.name] = card
-            grid.addWidget(card, i // 3, i % 3)
+        self.columns = 0
+        self._reflow(self.MAX_COLUMNS)
+
+    def _frame_width(self) -> int:
+        """Pixels of the box's width that are not cards' (frame and layout margins)."""
+        inner, outer = self.grid.contentsMargins(), self.contentsMargins()
+        return inner.left() + inner.right() + outer.left() + outer.right()
+
+    def _fitting_columns(self, width: int) -> int:
+        spacing = max(0, self.grid.horizontalSpacing())
+        fit = (width - self._frame_width() + spacing) // (MIN_WIDTH + spacing)
+        return max(1, min(self.MAX_COLUMNS, fit))
+
+    def _reflow(self, columns: int) -> None:
+        if columns == self.columns:
+            return
+        self.columns = columns
+        for card in self.cards.values():
+            self.grid.removeWidget(card)
+        for i, card in enumerate(self.cards.values()):
+            self.grid.addWidget(card, i // columns, i % columns)
+        for c in range(self.MAX_COLUMNS):
+            self.grid.setColumnStretch(c, 1 if c < columns else 0)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        self._reflow(self._fitting_columns(event.size().width()))
+        super().resizeEvent(event)
+
+    def minimumSizeHint(self) -> QSize:
+        """One card wide, so the cards never set the Setup column's minimum width."""
+        hint = super().minimumSizeHint()
+        return QSize(min(hint.width(), MIN_WIDTH + self._frame_width()), hint.height())
 
     def set_selected(self, name: str) -> None:
         for n, card in self.cards.items():

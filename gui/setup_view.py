@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -51,6 +51,20 @@ from gui.setup_paradigm import ParadigmCards, StageForms
 from gui.setup_side import RecipeSide
 from gui.setup_student import StudentPanel
 from gui.setup_teacher import TeacherPanel
+
+
+class ColumnScroll(QScrollArea):
+    """The Setup column's scroll area: it scrolls up and down only. Its minimum width is its
+    contents' (plus the vertical scroll bar), so the splitter gives the column that much
+    and no card or form is cut off at the right edge of a narrow window."""
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().minimumSizeHint()
+        body = self.widget()
+        if body is None:
+            return hint
+        bar = self.verticalScrollBar().sizeHint().width()
+        return QSize(body.minimumSizeHint().width() + bar + 2 * self.frameWidth(), hint.height())
 
 
 class SetupView(QWidget):
@@ -91,7 +105,7 @@ class SetupView(QWidget):
         self.stages = StageForms()
         col.addWidget(self.stages)
         col.addStretch(1)
-        self.scroll_area = QScrollArea()
+        self.scroll_area = ColumnScroll()
         self.scroll_area.setWidgetResizable(True)
         self.scroll_area.setWidget(body)
         self.scroll_area.setFrameShape(QFrame.Shape.NoFrame)
@@ -173,6 +187,7 @@ class SetupView(QWidget):
         self.paradigm_cards.set_selected(name)
         for form in self.stages.show_paradigm(name):
             self._watch(form)
+        self.scroll_area.updateGeometry()  # the new stage forms may need another width
         self._changed()
 
     # -- recipe data ---------------------------------------------------------------------
