@@ -44,13 +44,18 @@ class ConsoleReporter:
                                  TimeRemainingColumn(), console=console)
         self.tasks: dict[str, Any] = {}
         self.final: ev.Event | None = None
+        self.resume_command = ""  # what Ctrl-C's message tells the user to type
 
     def __enter__(self) -> ConsoleReporter:
         self.progress.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.progress.stop()
+        if kind is KeyboardInterrupt and self.resume_command:
+            from engine.errors import Interrupted
+
+            raise Interrupted(self.resume_command) from None
 
     def __call__(self, event: ev.Event) -> None:
         p = self.progress
@@ -58,6 +63,8 @@ class ConsoleReporter:
             verb = "resuming" if event.resumed else "started"
             p.console.print(f"run {event.run_id} ({event.name}, {event.paradigm}) {verb}; "
                             f"database {event.db_path}")
+            if not self.resume_command.startswith("distillab study"):
+                self.resume_command = f"distillab resume {event.run_id} --db {event.db_path}"
         elif isinstance(event, ev.StageStarted):
             self.tasks[event.stage] = p.add_task(event.stage, total=None)
         elif isinstance(event, ev.Progress) and event.stage in self.tasks:
@@ -435,8 +442,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyError as exc:  # lookups of runs/traces by id say what was missing
         err_console.print(f"[red]error:[/red] {exc.args[0]}")
         return 1
-    except KeyboardInterrupt:
-        err_console.print("interrupted; `distillab resume RUN_ID` goes on from the last unit")
+    except KeyboardInterrupt as exc:  # Interrupted names the run or study
+        command = getattr(exc, "resume_command", "") or "distillab resume RUN_ID"
+        err_console.print(f"interrupted; `{command}` goes on from the last finished unit",
+                          soft_wrap=True)  # one line, to copy
         return 3
     return code
 

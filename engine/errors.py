@@ -28,5 +28,13 @@ class Cancelled(Exception):
     """The user cancelled the run; everything finished so far is kept."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run or study, with the command that goes on from where it stopped."""
+
+    def __init__(self, resume_command: str) -> None:
+        super().__init__(resume_command)
+        self.resume_command = resume_command
+
+
 class StopRun(DistillabError):
     """A run stopped cleanly before its end (e.g. the teacher budget ran out); resumable."""

@@ -162,3 +162,37 @@ def test_kill_9_in_the_middle_of_a_stage_then_resume_records_every_unit_once(
         assert 3 <= done_before < 10
     assert runner.resume(1, db_path) == "completed"
     _exactly_once(db_path, 1, 10)
+
+
+def _default_sigint() -> None:
+    # a child started from a non-interactive shell's `&` inherits SIGINT ignored; Ctrl-C at a
+    # terminal reaches a process whose SIGINT is the default, so the test starts it that way
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_within_seconds_names_the_resume_command_and_loses_nothing(
+        tmp_path, db_path, math_rows):
+    data = write_jsonl(tmp_path / "data.jsonl", math_rows)
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(smoke_recipe_text(data, echo={"delay_s": 0.15}))
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(recipe), "--db",
+                             str(db_path)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    try:
+        _wait_for_units(db_path, "echo", 3, proc)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+        stopped_in = time.monotonic() - t0
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err
+    assert stopped_in < 10
+    assert f"distillab resume 1 --db {db_path}" in err
+    with Store(db_path) as store:
+        assert runs.get_run(store, 1).shown_status == "interrupted"
+        assert 3 <= len(runs.finished_units(store, 1, "echo")) < 10
+    assert runner.resume(1, db_path) == "completed"
+    _exactly_once(db_path, 1, 10)

@@ -170,6 +170,27 @@ def test_kill_9_mid_study_then_resume_completes_every_run_once(tmp_path, db_path
     _assert_complete_once(db_path)
 
 
+@pytest.mark.slow
+def test_ctrl_c_mid_study_names_the_study_resume_command(tmp_path, db_path, math_rows):
+    path = _study(tmp_path, math_rows, delay=0.08)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "study", "run", str(path),
+                             "--db", str(db_path)], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:  # in run 3, so the run's own resume command would be the wrong advice
+        _wait(db_path, proc, "SELECT COUNT(*) FROM units WHERE run_id = 3 AND stage = 'echo'", 3)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, err
+    assert f"distillab study resume 1 --db {db_path}" in err
+    assert "distillab resume 3" not in err
+    assert study_runner.resume_study(1, db_path) == "completed"
+    _assert_complete_once(db_path)
+
+
 def test_cancel_stops_the_study_and_resume_goes_on(tmp_path, db_path, math_rows):
     loaded = parse_study(_study(tmp_path, math_rows).read_text(), "study.yaml", tmp_path)
     seen: list[ev.Event] = []

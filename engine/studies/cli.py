@@ -111,12 +111,14 @@ class StudyReporter:
         self.runs.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.runs.__exit__(*exc)
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.runs.__exit__(kind, *exc)
 
     def __call__(self, event: ev.Event) -> None:
         p = self.progress
         if isinstance(event, ev.StudyStarted):
+            self.runs.resume_command = (f"distillab study resume {event.study_id} "
+                                        f"--db {event.db_path}")
             verb = "resuming" if event.resumed else "started"
             p.console.print(f"study {event.study_id} ({event.name}) {verb}: {event.n_runs} "
                             f"runs, {event.done} already complete; database {event.db_path}")
