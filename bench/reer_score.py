@@ -10,6 +10,8 @@ segment, on the embedded SmolLM2-135M by default. Three ways, same scores (check
 - the scorer (engine/paradigms/reer/scoring.py) at batch 1: LM head only on the scored
   positions, and an item's two candidates run their shared token prefix once;
 - the scorer batched (``--batch``, 16 by default);
+- the naive way again on the bfloat16 copy below, so the scorer's own gain at equal dtype
+  is printed apart from what bf16 gives;
 - the scorer batched on a bfloat16 copy of the model (eager attention on a CPU): what the
   search runs by default (``search.score_dtype: auto``) on hardware that multiplies bf16
   natively (a CPU with AVX512-BF16 or AMX; on a GPU the student computes in bf16 anyway).
@@ -152,6 +154,11 @@ def main() -> None:
     t0, c0 = time.perf_counter(), time.process_time()
     naive = naive_scores(model, tokenizer, cands, DEFAULT_LAYOUT)
     naive_s, cpu["naive"] = time.perf_counter() - t0, time.process_time() - c0
+    # the naive way on the same bfloat16 copy: how much of the gain is the scorer's, not bf16's
+    naive_scores(half, tokenizer, cands[:1], DEFAULT_LAYOUT)
+    t0, c0 = time.perf_counter(), time.process_time()
+    naive_half = naive_scores(half, tokenizer, cands, DEFAULT_LAYOUT)
+    naive_half_s, cpu["naive bfloat16"] = time.perf_counter() - t0, time.process_time() - c0
     single_s, single, tokens = run(1)
     batched_s, batched, _ = run(args.batch)
     bf16_s, bf16, _ = run(args.batch, dtype="bfloat16")
@@ -190,6 +197,10 @@ def main() -> None:
           f"here); scores from the float32 ones: largest {max(gaps):.4f}, mean "
           f"{sum(gaps) / len(gaps):.4f}; draft-vs-edit order kept on {kept} of "
           f"{len(cands) // 2} items")
+    half_gap = max(abs(a - b) for a, b in zip(naive_half, bf16, strict=True))
+    print(f"naive on the same bfloat16 copy: {naive_half_s:.2f} s; the bf16 scorer is "
+          f"{naive_half_s / bf16_s:.2f}x it (the scorer's own gain at equal dtype; scores "
+          f"within {half_gap:.1e} of it)")
     print("CPU seconds (all threads; less affected by other jobs than wall time): naive "
           f"{cpu['naive']:.1f}, new batch 1 {cpu['batch 1']:.1f}, new batch {args.batch} "
           f"{cpu[f'batch {args.batch}']:.1f}; naive / new batched "
@@ -202,6 +213,7 @@ def main() -> None:
     print(f"load average after: {os.getloadavg()[0]:.2f}")
     assert max(diff, diff1) < 1e-4, "the new scorer's scores differ from the naive ones"
     assert max(gaps) < 0.05, "bfloat16 scores are far from the float32 ones"
+    print(f"reer_score_speedup_bf16_vs_naive_bf16: {naive_half_s / bf16_s:.2f}")
     print(f"reer_score_speedup_float32: {naive_s / batched_s:.2f}")
     print(f"reer_score_speedup: {naive_s / (bf16_s if native else batched_s):.2f}")
 
