@@ -41,7 +41,6 @@ from engine.teacher import cache
 from engine.teacher.body import parse_choices, request_body
 from engine.teacher.budget import Budget
 from engine.teacher.errors import Failure, MalformedResponse, TeacherError, classify
-from engine.teacher.keys import redact
 from engine.teacher.limits import estimate_split
 from engine.teacher.types import Request
 
@@ -127,7 +126,7 @@ async def _api(teacher: Teacher, what: str, call: Callable[[], Any]) -> Any:
             return await call()
         except Exception as exc:
             failure = classify(exc)
-            message = redact(f"{what}: {failure.message}", teacher._key)
+            message = teacher.redact(f"{what}: {failure.message}")
             if failure.kind == "not_found":
                 raise TeacherError("not_found", teacher.label, message, NO_BATCH_API) from None
             if not failure.retryable or attempt > teacher.spec.max_retries:
@@ -187,7 +186,7 @@ async def run_batch(teacher: Teacher, requests: Sequence[Request], *,
                 "requests) was never collected and asks for other requests than the stage "
                 "does now (the recipe or data changed?): it is left as it is; cancel it at "
                 "the endpoint if it is not needed")
-    client = teacher._http.clients()[0]
+    client = teacher.http_client()
     by_id = {line.custom_id: line for line in lines}
     if row is None:
         row = await _submit(teacher, client, lines, key)

@@ -97,6 +97,15 @@ class Teacher:
         """The endpoint for messages: the URL, or the embedded model's name."""
         return self.identity if self.server is None else f"{self.identity} ({self.base_url})"
 
+    def redact(self, text: str) -> str:
+        """The text with this teacher's API key blanked (for messages and logs)."""
+        return redact(text, self._key)
+
+    def http_client(self) -> Any:
+        """The current event loop's HTTP client (the first server's, for a pool): what the
+        batch jobs (engine/teacher/batch.py) send their Files and Batches calls through."""
+        return self._http.clients()[0]
+
     # -- life cycle ---------------------------------------------------------------------
     def close(self) -> None:
         """Close connections and stop the embedded server, if any."""

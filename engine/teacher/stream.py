@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 from engine.store import calls
 from engine.teacher import cache
 from engine.teacher.errors import TeacherError, classify
-from engine.teacher.keys import redact
 from engine.teacher.types import Delta, Request
 
 if TYPE_CHECKING:
@@ -68,7 +67,7 @@ def stream_chat(teacher: Teacher, request: Request) -> Iterator[Delta]:
                         yield Delta(piece, thought, choice.finish_reason)
     except Exception as exc:
         failure = classify(exc)
-        message = redact(failure.message, teacher._key)
+        message = teacher.redact(failure.message)
         if teacher.store is not None:
             calls.record_rows(teacher.store, [calls.row(
                 cache_key=key, endpoint=teacher.identity, model=teacher.model, request=audit,
