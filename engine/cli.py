@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine import events as ev
-from engine.errors import DistillabError
+from engine.errors import DistillabError, Interrupted
 from engine.paths import RECIPES_DIR, default_db
 
 console = Console(highlight=False)
@@ -53,8 +53,6 @@ class ConsoleReporter:
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
         self.progress.stop()
         if kind is KeyboardInterrupt and self.resume_command:
-            from engine.errors import Interrupted
-
             raise Interrupted(self.resume_command) from None
 
     def __call__(self, event: ev.Event) -> None:
@@ -63,8 +61,7 @@ class ConsoleReporter:
             verb = "resuming" if event.resumed else "started"
             p.console.print(f"run {event.run_id} ({event.name}, {event.paradigm}) {verb}; "
                             f"database {event.db_path}")
-            if not self.resume_command.startswith("distillab study"):
-                self.resume_command = f"distillab resume {event.run_id} --db {event.db_path}"
+            self.resume_command = f"distillab resume {event.run_id} --db {event.db_path}"
         elif isinstance(event, ev.StageStarted):
             self.tasks[event.stage] = p.add_task(event.stage, total=None)
         elif isinstance(event, ev.Progress) and event.stage in self.tasks:

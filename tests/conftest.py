@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,3 +98,19 @@ def math_rows() -> list[dict]:
                      "solution": f"We multiply.\n{i} * 3 = {i * 3}\n#### {i * 3}",
                      "answer": str(answer)})
     return rows
+
+
+def spawn_cli(*args: str, ctrl_c: bool = False) -> subprocess.Popen:
+    """`python -m engine.cli ARGS` in a child process, stdout discarded. With ``ctrl_c`` its
+    stderr is a text pipe and SIGINT is at its default, as in a terminal: a child started
+    from a non-interactive shell's `&` would inherit SIGINT ignored. Without it, stderr is
+    discarded too (a pipe nobody reads could fill and block the child)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+
+    def default_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+    return subprocess.Popen([sys.executable, "-m", "engine.cli", *args], env=env,
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE if ctrl_c else subprocess.DEVNULL,
+                            text=True, preexec_fn=default_sigint if ctrl_c else None)

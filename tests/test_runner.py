@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,7 +13,7 @@ from engine import runner
 from engine.store import Store, runs, traces
 from engine.validate import parse_recipe
 
-from .conftest import ROOT, smoke_recipe_text, write_jsonl
+from .conftest import smoke_recipe_text, spawn_cli, write_jsonl
 
 
 def _loaded(tmp_path, rows, **stage_params):
@@ -145,10 +143,7 @@ def test_kill_9_in_the_middle_of_a_stage_then_resume_records_every_unit_once(
     data = write_jsonl(tmp_path / "data.jsonl", math_rows)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(smoke_recipe_text(data, echo={"delay_s": 0.15}, check={"delay_s": 0.15}))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(recipe), "--db",
-                             str(db_path)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = spawn_cli("run", str(recipe), "--db", str(db_path))
     try:
         _wait_for_units(db_path, kill_in, 3, proc)
         os.kill(proc.pid, signal.SIGKILL)
@@ -164,22 +159,13 @@ def test_kill_9_in_the_middle_of_a_stage_then_resume_records_every_unit_once(
     _exactly_once(db_path, 1, 10)
 
 
-def _default_sigint() -> None:
-    # a child started from a non-interactive shell's `&` inherits SIGINT ignored; Ctrl-C at a
-    # terminal reaches a process whose SIGINT is the default, so the test starts it that way
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
 @pytest.mark.slow
 def test_ctrl_c_stops_within_seconds_names_the_resume_command_and_loses_nothing(
         tmp_path, db_path, math_rows):
     data = write_jsonl(tmp_path / "data.jsonl", math_rows)
     recipe = tmp_path / "r.yaml"
     recipe.write_text(smoke_recipe_text(data, echo={"delay_s": 0.15}))
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "run", str(recipe), "--db",
-                             str(db_path)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
+    proc = spawn_cli("run", str(recipe), "--db", str(db_path), ctrl_c=True)
     try:
         _wait_for_units(db_path, "echo", 3, proc)
         t0 = time.monotonic()

@@ -7,8 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
@@ -19,7 +17,7 @@ from engine.studies import reuse
 from engine.studies import runner as study_runner
 from engine.studies.spec import parse_study
 
-from .conftest import ROOT, smoke_recipe_text, write_jsonl
+from .conftest import smoke_recipe_text, spawn_cli, write_jsonl
 
 STUDY = """schema_version: 1
 name: two-by-two
@@ -146,10 +144,7 @@ def _wait(db_path, proc, sql, at_least, timeout=60.0):
 @pytest.mark.slow
 def test_kill_9_mid_study_then_resume_completes_every_run_once(tmp_path, db_path, math_rows):
     path = _study(tmp_path, math_rows, delay=0.08)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "study", "run", str(path),
-                             "--db", str(db_path)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = spawn_cli("study", "run", str(path), "--db", str(db_path))
     try:  # in the middle of the second seed's echo stage (run 3), after a copied stage
         _wait(db_path, proc, "SELECT COUNT(*) FROM units WHERE run_id = 3 AND stage = 'echo'", 3)
         os.kill(proc.pid, signal.SIGKILL)
@@ -173,11 +168,7 @@ def test_kill_9_mid_study_then_resume_completes_every_run_once(tmp_path, db_path
 @pytest.mark.slow
 def test_ctrl_c_mid_study_names_the_study_resume_command(tmp_path, db_path, math_rows):
     path = _study(tmp_path, math_rows, delay=0.08)
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "study", "run", str(path),
-                             "--db", str(db_path)], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = spawn_cli("study", "run", str(path), "--db", str(db_path), ctrl_c=True)
     try:  # in run 3, so the run's own resume command would be the wrong advice
         _wait(db_path, proc, "SELECT COUNT(*) FROM units WHERE run_id = 3 AND stage = 'echo'", 3)
         proc.send_signal(signal.SIGINT)

@@ -106,19 +106,20 @@ class StudyReporter:
         self.runs = runs
         self.progress = runs.progress
         self.study_task: Any = None
+        self.resume_command = ""  # Ctrl-C during a study: resume the study, not its run
 
     def __enter__(self) -> StudyReporter:
         self.runs.__enter__()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        self.runs.resume_command = self.resume_command or self.runs.resume_command
         self.runs.__exit__(kind, *exc)
 
     def __call__(self, event: ev.Event) -> None:
         p = self.progress
         if isinstance(event, ev.StudyStarted):
-            self.runs.resume_command = (f"distillab study resume {event.study_id} "
-                                        f"--db {event.db_path}")
+            self.resume_command = f"distillab study resume {event.study_id} --db {event.db_path}"
             verb = "resuming" if event.resumed else "started"
             p.console.print(f"study {event.study_id} ({event.name}) {verb}: {event.n_runs} "
                             f"runs, {event.done} already complete; database {event.db_path}")
